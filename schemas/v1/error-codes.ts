@@ -1,0 +1,30 @@
+/**
+ * The error-code registry: every stable string code carried by an `error` message, a failed
+ * `response`, or an error the reference client raises locally. The spec's table is generated from
+ * this one (`npm run gen:spec`) and a test fails when they differ. Codes are never reused.
+ */
+export interface ErrorCodeInfo {
+  code: string;
+  /** Where the code appears. */
+  in: 'error' | 'response' | 'client';
+  meaning: string;
+  rules: string[];
+}
+
+export const ERROR_CODES = {
+  invalid_json: { code: 'invalid_json', in: 'error', meaning: 'A text frame was not valid JSON. The connection stays open.', rules: ['ERR-1'] },
+  invalid_message: { code: 'invalid_message', in: 'error', meaning: 'A message failed the schema (unknown type, missing or ill-typed field, bad channel name). The connection stays open.', rules: ['ERR-2', 'SUB-1'] },
+  binary_not_supported: { code: 'binary_not_supported', in: 'error', meaning: 'A binary frame arrived; v1 carries JSON text frames only. The connection stays open.', rules: ['VER-6'] },
+  duplicate_request_id: { code: 'duplicate_request_id', in: 'error', meaning: 'A request reused the id of a request still pending on this connection; it is not executed.', rules: ['REQ-4'] },
+  forbidden: { code: 'forbidden', in: 'error', meaning: 'The user may not subscribe or publish to this channel.', rules: ['SUB-4'] },
+  subscription_limit: { code: 'subscription_limit', in: 'error', meaning: 'The connection already has maxSubscriptions channels.', rules: ['LIMIT-4'] },
+  user_mismatch: { code: 'user_mismatch', in: 'error', meaning: 'An in-band re-auth presented a valid token of another user; the session keeps its identity.', rules: ['AUTH-9'] },
+  unknown_action: { code: 'unknown_action', in: 'response', meaning: 'No handler exists for the request action.', rules: ['REQ-2'] },
+  invalid_payload: { code: 'invalid_payload', in: 'response', meaning: 'The payload does not fit what the action expects.', rules: ['REQ-8'] },
+  internal_error: { code: 'internal_error', in: 'response', meaning: 'The action failed inside the server; no details are given (ERR-3).', rules: ['REQ-7'] },
+  timeout: { code: 'timeout', in: 'client', meaning: 'The client gave up waiting for a response after its request timeout.', rules: ['REQ-5'] },
+  disconnected: { code: 'disconnected', in: 'client', meaning: 'The connection ended while the request was pending; it is never replayed.', rules: ['REQ-6'] },
+  closed: { code: 'closed', in: 'client', meaning: 'The application closed the client (or it stopped for good) before or while the request was pending.', rules: ['REQ-6'] },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
