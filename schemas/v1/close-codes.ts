@@ -39,6 +39,11 @@ export const CLOSE_CODES = {
     meaning: 'Observed locally when the connection ended without a close frame (network loss, process killed). Never sent.',
     rules: ['RECON-5'],
   },
+  POLICY_VIOLATION: {
+    code: 1008, name: 'policy_violation', sentBy: 'server', class: 'reconnect',
+    meaning: 'A generic policy refusal. Mooring v1 defines a specific code for each of its own conditions and never sends it for them; it may come from an intermediary or an operator policy.',
+    rules: ['ERR-5', 'RECON-5'],
+  },
   MESSAGE_TOO_BIG: {
     code: 1009, name: 'message_too_big', sentBy: 'server', class: 'reconnect',
     meaning: 'An inbound message exceeded maxPayloadBytes.',
