@@ -1,0 +1,149 @@
+/**
+ * The one options object of `MooringClient`, with its defaults in one place (`resolveOptions`).
+ */
+import { DEFAULT_BACKOFF, DEFAULT_HTTP_HEARTBEAT } from '../../schemas/v1/defaults.js';
+import type { TokenReason } from '../core/client/types.js';
+
+/** The part of a WebSocket the client uses: the browser's `WebSocket` and `ws` both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface ClientOptions {
+  /** The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws`. */
+  url: string;
+  /**
+   * Returns the bearer token. Called before every connection attempt and when the server says the
+   * token is about to expire (AUTH-10), so a refreshed token is always used; `reason` tells why
+   * (`expired` after a 4419 close: do not return the old token).
+   */
+  token: (ctx: { reason: TokenReason }) => string | Promise<string>;
+  /**
+   * Upper bound of the first reconnect delay (RECON-1).
+   * @default 1000
+   */
+  backoffBaseMs?: number;
+  /**
+   * Largest reconnect delay bound, applied before the jitter (RECON-1).
+   * @default 30000
+   */
+  backoffCapMs?: number;
+  /**
+   * A session must stay authenticated this long before the backoff attempt counter resets (RECON-2).
+   * @default 10000
+   */
+  stableAfterMs?: number;
+  /**
+   * Largest extra random wait added to the retry hint of a 1012 service_restart close (RECON-4).
+   * @default 500
+   */
+  reconnectNowJitterMs?: number;
+  /**
+   * How long one connection attempt (token, socket, `authenticated`) may take before it is abandoned.
+   * @default 15000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Requests made while not authenticated fail at once with code `disconnected` instead of waiting for
+   * authentication up to their timeout. Can be overridden per request.
+   * @default false
+   */
+  failFast?: boolean;
+  /**
+   * Entries kept in the diagnostics event log.
+   * @default 200
+   */
+  logSize?: number;
+  /**
+   * HTTP-4: also post `POST /heartbeat` with the token as Bearer every `intervalMs`, whatever the
+   * WebSocket state (the seed's dual channel). `url` defaults to the WebSocket URL's origin with
+   * `/heartbeat`.
+   * @default undefined (off)
+   */
+  httpHeartbeat?: { url?: string; intervalMs?: number };
+  /**
+   * HB-6: in browsers, check liveness (ping at once) when the page becomes visible again.
+   * @default true
+   */
+  watchVisibility?: boolean;
+  /**
+   * The WebSocket constructor.
+   * @default globalThis.WebSocket (browsers, Node ≥ 22); the Node entry falls back to `ws`
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Randomness for the backoff jitter.
+   * @default Math.random
+   */
+  random?: () => number;
+  /**
+   * The clock, in ms since the Unix epoch.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+export interface ResolvedOptions {
+  url: string;
+  token: ClientOptions['token'];
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  stableAfterMs: number;
+  reconnectNowJitterMs: number;
+  connectTimeoutMs: number;
+  failFast: boolean;
+  logSize: number;
+  httpHeartbeat: { url: string; intervalMs: number } | undefined;
+  watchVisibility: boolean;
+  WebSocket: WebSocketConstructor;
+  random: () => number;
+  now: () => number;
+}
+
+/** The HTTP heartbeat URL derived from the WebSocket URL: same origin, path `/heartbeat`. */
+export function heartbeatUrlFor(wsUrl: string): string {
+  const u = new URL(wsUrl);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  u.pathname = '/heartbeat';
+  u.search = '';
+  u.hash = '';
+  return u.toString();
+}
+
+export function resolveOptions(o: ClientOptions): ResolvedOptions {
+  const {
+    url,
+    token,
+    backoffBaseMs = DEFAULT_BACKOFF.baseMs,
+    backoffCapMs = DEFAULT_BACKOFF.capMs,
+    stableAfterMs = DEFAULT_BACKOFF.stableAfterMs,
+    reconnectNowJitterMs = 500,
+    connectTimeoutMs = 15_000,
+    failFast = false,
+    logSize = 200,
+    httpHeartbeat,
+    watchVisibility = true,
+    WebSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
+    random = Math.random,
+    now = Date.now,
+  } = o;
+  if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) throw new TypeError('MooringClient: options.url must be a ws:// or wss:// URL');
+  if (typeof token !== 'function') throw new TypeError('MooringClient: options.token must be a function returning the token');
+  if (!WebSocket) throw new TypeError('MooringClient: no WebSocket available: pass options.WebSocket (or use the Node entry, which uses ws)');
+  return {
+    url, token, backoffBaseMs, backoffCapMs, stableAfterMs, reconnectNowJitterMs, connectTimeoutMs, failFast, logSize,
+    httpHeartbeat: httpHeartbeat
+      ? { url: httpHeartbeat.url ?? heartbeatUrlFor(url), intervalMs: httpHeartbeat.intervalMs ?? DEFAULT_HTTP_HEARTBEAT.intervalMs }
+      : undefined,
+    watchVisibility, WebSocket, random, now,
+  };
+}
