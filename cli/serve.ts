@@ -1,0 +1,109 @@
+/** `mooring serve`: runs the reference server until SIGTERM/SIGINT, then shuts down gracefully (SHUT-2). */
+import { parseArgs } from 'node:util';
+import { DEFAULT_PARAMS } from '../schemas/v1/index.js';
+import { SERVER_DEFAULTS, startServer, type ServerOptions } from '../reference/server/index.js';
+import { parseDuration, parseInteger, parseRate, UsageError } from './args.js';
+import { browserExampleFiles } from '../reference/client/static-files.js';
+
+const d = { ...DEFAULT_PARAMS, ...SERVER_DEFAULTS };
+const secs = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
+export const HELP = `Usage: mooring serve [options]
+
+Runs the Mooring reference server (WebSocket and HTTP on one port). Prints
+"mooring: listening on ws://HOST:PORT/PATH" when ready; SIGTERM or SIGINT shuts it
+down gracefully (every connection gets 1012 with a retry hint), then it exits 0.
+Durations take ms, s, m, h or d (e.g. 250ms, 25s); a bare number is milliseconds.
+
+Options (default in brackets):
+  --host HOST                   interface to listen on [${d.host}]
+  --port PORT                   port, 0 for any free one [${d.port}]
+  --path PATH                   WebSocket path [${d.path}]
+  --tokens-file FILE            token hashes file (see mooring token create), or :memory: [${d.tokensFile}]
+  --heartbeat-interval DUR      WebSocket ping frames this often [${secs(d.heartbeatIntervalMs)}]
+  --heartbeat-timeout DUR       close 4001 when nothing arrives this long after a ping [${secs(d.heartbeatTimeoutMs)}]
+  --auth-timeout DUR            close 4408 without auth this long after open [${secs(d.authTimeoutMs)}]
+  --request-timeout DUR         request timeout advertised to clients [${secs(d.requestTimeoutMs)}]
+  --rate-limit N/DUR            per-user inbound messages per sliding window [${d.rateLimit.messages}/${secs(d.rateLimit.windowMs)}]
+  --max-payload BYTES           largest inbound message, larger closes 1009 [${d.maxPayloadBytes}]
+  --max-subscriptions N         subscriptions per connection [${d.maxSubscriptions}]
+  --max-buffered BYTES          outbound buffer per connection before closing 4509 [${d.maxBufferedBytes}]
+  --history-size N              pushes kept per channel for resume [${d.historySize}]
+  --session-policy single|multiple  single: a new session closes the user's older one [${d.sessionPolicy}]
+  --max-connections-per-ip N    WebSocket connections per client IP, beyond gets HTTP 429 [${d.maxConnectionsPerIp}]
+  --allow-origin ORIGIN         allow this exact Origin (repeatable) [none; same origin always allowed]
+  --no-same-origin              do not allow the server's own origin implicitly
+  --allow-token-in-url          accept ?token= in the WebSocket URL [off]
+  --token-warning DUR           token_expiring this long before a token expires [${secs(d.tokenWarningMs)}]
+  --shutdown-spread DUR         spread shutdown retry hints over this window [${secs(d.shutdownSpreadMs)}]
+  --no-test-actions             do not offer the conformance actions echo, publish, sleep [offered]
+  --quiet                       no JSON log lines on stderr
+  -h, --help                    this help
+`;
+
+export function parseServeArgs(argv: string[]): ServerOptions {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      host: { type: 'string' }, port: { type: 'string' }, path: { type: 'string' }, 'tokens-file': { type: 'string' },
+      'heartbeat-interval': { type: 'string' }, 'heartbeat-timeout': { type: 'string' }, 'auth-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' }, 'rate-limit': { type: 'string' }, 'max-payload': { type: 'string' },
+      'max-subscriptions': { type: 'string' }, 'max-buffered': { type: 'string' }, 'history-size': { type: 'string' },
+      'session-policy': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
+      'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
+      'no-test-actions': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const dur = (k: keyof typeof v) => (v[k] === undefined ? undefined : parseDuration(v[k] as string, `--${k}`));
+  const int = (k: keyof typeof v, min = 0) => (v[k] === undefined ? undefined : parseInteger(v[k] as string, `--${k}`, min));
+  const policy = v['session-policy'];
+  if (policy !== undefined && policy !== 'single' && policy !== 'multiple') throw new UsageError('--session-policy: single or multiple');
+  return {
+    host: v.host, port: int('port'), path: v.path, tokensFile: v['tokens-file'],
+    heartbeatIntervalMs: dur('heartbeat-interval'), heartbeatTimeoutMs: dur('heartbeat-timeout'),
+    authTimeoutMs: dur('auth-timeout'), requestTimeoutMs: dur('request-timeout'),
+    rateLimit: v['rate-limit'] === undefined ? undefined : parseRate(v['rate-limit'], '--rate-limit'),
+    maxPayloadBytes: int('max-payload', 1), maxSubscriptions: int('max-subscriptions', 1), maxBufferedBytes: int('max-buffered', 1),
+    historySize: int('history-size'), sessionPolicy: policy, maxConnectionsPerIp: int('max-connections-per-ip', 1),
+    allowedOrigins: v['allow-origin'], allowSameOrigin: v['no-same-origin'] ? false : undefined,
+    allowTokenInUrl: v['allow-token-in-url'] || undefined, tokenWarningMs: dur('token-warning'),
+    shutdownSpreadMs: dur('shutdown-spread'), testActions: v['no-test-actions'] ? false : undefined,
+    logger: v.quiet ? false : undefined,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let options: ServerOptions;
+  try {
+    options = parseServeArgs(argv);
+  } catch (err) {
+    process.stderr.write(`mooring serve: ${(err as Error).message}\n(see mooring serve --help)\n`);
+    return 2;
+  }
+  // The browser example: / → examples/browser/index.html, /mooring-client.js → the client bundle.
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ staticFiles: browserExampleFiles(), ...options });
+  } catch (err) {
+    process.stderr.write(`mooring serve: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`mooring: listening on ${server.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await server.shutdown(); // SHUT-2
+  return 0;
+}

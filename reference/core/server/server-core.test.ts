@@ -1,0 +1,278 @@
+/** The sans-I/O core driven with a fake clock and injected randomness: no sockets, no waits. */
+import { describe, expect, it } from 'vitest';
+import { CLOSE, DEFAULT_PARAMS } from '../../../schemas/v1/index.js';
+import { ServerCore } from './server-core.js';
+import type { ChannelPush, ServerAction, ServerCoreOptions, TokenRecord } from './types.js';
+
+type Params = Partial<ServerCoreOptions['params']>;
+
+function setup(params: Params = {}, extra: Partial<ServerCoreOptions> = {}) {
+  const core = new ServerCore({ params: { ...DEFAULT_PARAMS, ...params }, random: () => 0.5, tokenWarningMs: 1_000, ...extra });
+  const tokens = new Map<string, TokenRecord>();
+  const run = (ev: Parameters<ServerCore['handle']>[0]) => core.handle(ev).filter((a) => a.type !== 'log');
+  const sent = (acts: ServerAction[], conn?: number) => acts.flatMap((a) => (a.type === 'send' && (conn === undefined || a.conn === conn) ? [a.message as any] : []));
+  const closes = (acts: ServerAction[]) => acts.flatMap((a) => (a.type === 'close' ? [{ conn: a.conn, code: a.code, reason: a.reason }] : []));
+  /** Opens conn and authenticates it as user (token lookups answered from `tokens`). */
+  function login(conn: number, user: string, now = 0, expiresAt: number | null = null): ServerAction[] {
+    run({ type: 'open', now, conn, ip: '127.0.0.1' });
+    const acts = run({ type: 'text', now, conn, text: JSON.stringify({ type: 'auth', token: `t-${user}` }) });
+    const v = acts.find((a) => a.type === 'verifyToken')!;
+    if (v.type !== 'verifyToken') throw new Error();
+    return run({ type: 'tokenResult', now, conn, verifyId: v.verifyId, record: tokens.get(v.token) ?? { userId: user, expiresAt } });
+  }
+  const text = (conn: number, m: object, now = 0) => run({ type: 'text', now, conn, text: JSON.stringify(m) });
+  const tick = (now: number) => run({ type: 'tick', now });
+  return { core, run, sent, closes, login, text, tick, tokens };
+}
+
+const push = (offset: number, data: unknown = offset, epoch = 'e'): ChannelPush => ({ channel: 'c', data, position: { epoch, offset }, ts: 1_000 + offset });
+
+describe('ServerCore: auth', () => {
+  it('AUTH-2: closes 4408 exactly at authTimeoutMs and terminates after the grace', () => {
+    const { core, run, tick, closes } = setup({ authTimeoutMs: 500, heartbeatIntervalMs: 10_000 }, { closeGraceMs: 100 });
+    run({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    expect(core.nextDeadline()).toBe(500);
+    expect(closes(tick(499))).toEqual([]);
+    expect(closes(tick(500))).toEqual([{ conn: 1, code: CLOSE.AUTH_TIMEOUT, reason: 'auth_timeout' }]);
+    expect(core.nextDeadline()).toBe(600);
+    expect(tick(600)).toEqual([{ type: 'terminate', conn: 1 }]);
+    run({ type: 'closed', now: 601, conn: 1, code: 1006, reason: '' });
+    expect(core.connectionCount()).toBe(0);
+    expect(core.nextDeadline()).toBeUndefined();
+  });
+
+  it('AUTH-3: any message while the verification is in flight closes 4400; the late result is ignored', () => {
+    const { run, closes, text } = setup();
+    run({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    const v = text(1, { type: 'auth', token: 't' })[0]!;
+    expect(v.type).toBe('verifyToken');
+    expect(closes(text(1, { type: 'ping' }))).toEqual([{ conn: 1, code: CLOSE.NOT_AUTHENTICATED, reason: 'not_authenticated' }]);
+    expect(run({ type: 'tokenResult', now: 1, conn: 1, verifyId: (v as any).verifyId, record: { userId: 'u', expiresAt: null } })).toEqual([]);
+  });
+
+  it('AUTH-4, AUTH-11: unknown token closes 4401, expired 4419', () => {
+    const { run, closes, text } = setup();
+    for (const [conn, record, code] of [[1, null, CLOSE.UNAUTHORIZED], [2, { userId: 'u', expiresAt: 10 }, CLOSE.TOKEN_EXPIRED]] as const) {
+      run({ type: 'open', now: 0, conn, ip: 'x' });
+      const v = text(conn, { type: 'auth', token: 't' })[0] as any;
+      expect(closes(run({ type: 'tokenResult', now: 10, conn, verifyId: v.verifyId, record }))[0]!.code).toBe(code);
+    }
+  });
+
+  it('AUTH-5: authenticated carries userId, a session id from the injected random, protocol and params', () => {
+    const { sent, login } = setup();
+    const [a] = sent(login(1, 'alice', 0, 5_000));
+    expect(a).toEqual({
+      type: 'authenticated', userId: 'alice', sessionId: 'ffffffffffffffff', protocol: 'mooring.v1',
+      params: { ...DEFAULT_PARAMS, tokenExpiresAt: 5_000 }, server: { name: 'mooring-reference', version: '0.0.0' },
+    });
+  });
+
+  it('AUTH-8: token_expiring at expiresAt - tokenWarningMs, close 4419 at expiry, unless re-authenticated', () => {
+    const { core, sent, closes, login, tick, text, run } = setup({ heartbeatIntervalMs: 100_000 });
+    login(1, 'alice', 0, 5_000);
+    expect(core.nextDeadline()).toBe(4_000);
+    expect(sent(tick(3_999))).toEqual([]);
+    expect(sent(tick(4_000))).toEqual([{ type: 'token_expiring', expiresAt: 5_000 }]);
+    expect(core.nextDeadline()).toBe(5_000);
+    expect(closes(tick(5_000))).toEqual([{ conn: 1, code: CLOSE.TOKEN_EXPIRED, reason: 'token_expired' }]);
+    // a re-auth moves the expiry
+    login(2, 'bob', 0, 5_000);
+    const v = text(2, { type: 'auth', token: 'new' }, 4_500)[0] as any;
+    const re = sent(run({ type: 'tokenResult', now: 4_600, conn: 2, verifyId: v.verifyId, record: { userId: 'bob', expiresAt: 50_000 } }));
+    expect(re[0]).toMatchObject({ type: 'authenticated', userId: 'bob', params: { tokenExpiresAt: 50_000 } });
+    expect(closes(tick(5_000))).toEqual([]);
+    expect(sent(tick(48_999))).toEqual([]);
+    expect(sent(tick(49_000))).toEqual([{ type: 'token_expiring', expiresAt: 50_000 }]);
+  });
+
+  it('AUTH-8: a token already inside the warning window is warned at once', () => {
+    const { sent, login } = setup();
+    expect(sent(login(1, 'alice', 0, 500)).map((m) => m.type)).toEqual(['authenticated', 'token_expiring']);
+  });
+
+  it('AUTH-9: re-auth as another user gets user_mismatch and keeps identity; unknown token closes 4401', () => {
+    const { run, sent, closes, login, text } = setup();
+    login(1, 'alice');
+    let v = text(1, { type: 'auth', token: 'x' })[0] as any;
+    expect(sent(run({ type: 'tokenResult', now: 1, conn: 1, verifyId: v.verifyId, record: { userId: 'bob', expiresAt: null } }))).toEqual([
+      { type: 'error', code: 'user_mismatch', message: 'the token belongs to another user' },
+    ]);
+    expect(sent(text(1, { type: 'ping' }, 2))).toEqual([{ type: 'pong', ts: 2 }]); // other messages still served, during and after
+    v = text(1, { type: 'auth', token: 'y' })[0] as any;
+    expect(closes(run({ type: 'tokenResult', now: 3, conn: 1, verifyId: v.verifyId, record: null }))[0]!.code).toBe(CLOSE.UNAUTHORIZED);
+  });
+});
+
+describe('ServerCore: heartbeat', () => {
+  it('HB-1: pings every interval; 4001 when nothing arrives within the timeout; any frame resets (HB-4)', () => {
+    const { core, run, tick, closes } = setup({ heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 300, authTimeoutMs: 100_000 });
+    run({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    expect(tick(1_000)).toEqual([{ type: 'ping', conn: 1 }]);
+    expect(core.nextDeadline()).toBe(1_300);
+    run({ type: 'activity', now: 1_100, conn: 1 }); // pong frame
+    expect(closes(tick(1_300))).toEqual([]);
+    expect(tick(2_000)).toEqual([{ type: 'ping', conn: 1 }]);
+    run({ type: 'binary', now: 2_200, conn: 1 }); // any data frame counts too
+    expect(tick(3_000)).toEqual([{ type: 'ping', conn: 1 }]);
+    expect(closes(tick(3_300))).toEqual([{ conn: 1, code: CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat_timeout' }]);
+  });
+
+  it('HB-5: a connection that answers ping frames but never sends app pings is never closed', () => {
+    const { tick, run, closes, login } = setup({ heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 300 });
+    login(1, 'alice');
+    for (let t = 1_000; t <= 60_000; t += 1_000) {
+      expect(closes(tick(t))).toEqual([]);
+      run({ type: 'activity', now: t + 10, conn: 1 });
+    }
+  });
+});
+
+describe('ServerCore: rate limit and sessions', () => {
+  it('RATE-1: the excess message closes every connection of the user with a retry hint', () => {
+    const { text, closes, login } = setup({ rateLimit: { messages: 2, windowMs: 1_000 }, sessionPolicy: 'multiple' });
+    login(1, 'alice');
+    login(2, 'alice');
+    login(3, 'bob');
+    text(1, { type: 'ping' }, 100);
+    text(2, { type: 'ping' }, 200);
+    expect(closes(text(1, { type: 'ping' }, 300))).toEqual([
+      { conn: 1, code: CLOSE.RATE_LIMITED, reason: 'rate_limited;retry=800' },
+      { conn: 2, code: CLOSE.RATE_LIMITED, reason: 'rate_limited;retry=800' },
+    ]);
+  });
+
+  it('SESS-1: single policy closes the older session with 4002; multiple keeps both', () => {
+    const single = setup();
+    single.login(1, 'alice');
+    expect(single.closes(single.login(2, 'alice'))).toEqual([{ conn: 1, code: CLOSE.SESSION_REPLACED, reason: 'session_replaced' }]);
+    expect(single.core.sessionCount('alice')).toBe(1);
+    const multi = setup({ sessionPolicy: 'multiple' });
+    multi.login(1, 'alice');
+    expect(multi.closes(multi.login(2, 'alice'))).toEqual([]);
+    expect(multi.core.sessionCount('alice')).toBe(2);
+  });
+});
+
+describe('ServerCore: requests', () => {
+  it('REQ-1, REQ-4: one response per request; duplicate pending ids are refused; late results for closed connections dropped', () => {
+    const { run, sent, login, text } = setup();
+    login(1, 'alice');
+    expect(text(1, { type: 'request', id: 'a', action: 'echo', payload: 1 })).toEqual([
+      { type: 'dispatch', conn: 1, requestId: 'a', action: 'echo', payload: 1, userId: 'alice' },
+    ]);
+    expect(sent(text(1, { type: 'request', id: 'a', action: 'echo' }))).toEqual([
+      { type: 'error', code: 'duplicate_request_id', message: 'a request with this id is still pending', requestId: 'a' },
+    ]);
+    const res = { type: 'actionResult', now: 1, conn: 1, requestId: 'a', outcome: { ok: true, data: 1 } } as const;
+    expect(sent(run(res))).toEqual([{ type: 'response', requestId: 'a', success: true, data: 1 }]);
+    expect(run(res)).toEqual([]); // never a second response
+    text(1, { type: 'request', id: 'b', action: 'sleep' });
+    run({ type: 'closed', now: 2, conn: 1, code: 1000, reason: '' });
+    expect(run({ ...res, requestId: 'b' })).toEqual([]);
+  });
+});
+
+describe('ServerCore: pub/sub', () => {
+  it('SUB-8: live pushes during the history read are merged with the replay, no gap, no duplicate', () => {
+    const { run, sent, login, text } = setup();
+    login(1, 'alice');
+    const [read] = text(1, { type: 'subscribe', channel: 'c', since: { epoch: 'e', offset: 1 } });
+    expect(read).toMatchObject({ type: 'readChannel', channel: 'c', since: { epoch: 'e', offset: 1 } });
+    // the driver listens first: pushes 4 and 5 arrive before the history read (which already has 4)
+    expect(sent(run({ type: 'brokerPush', now: 5, push: push(4) }))).toEqual([]);
+    expect(sent(run({ type: 'brokerPush', now: 5, push: push(5) }))).toEqual([]);
+    const out = sent(run({ type: 'channelRead', now: 6, conn: 1, fetchId: (read as any).fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 4 }, missed: [push(2), push(3), push(4)] } }));
+    expect(out.map((m) => [m.type, m.position?.offset, m.replay ?? m.resume])).toEqual([
+      ['subscribed', 4, 'replayed'], ['push', 2, true], ['push', 3, true], ['push', 4, true], ['push', 5, undefined],
+    ]);
+    expect(out[0].replayed).toBe(3);
+    // a duplicate delivery from the broker (e.g. two listeners during a handover) is dropped
+    expect(sent(run({ type: 'brokerPush', now: 7, push: push(5) }))).toEqual([]);
+    expect(sent(run({ type: 'brokerPush', now: 7, push: push(6) }))[0].position.offset).toBe(6);
+  });
+
+  it('SUB-9: an unavailable resume is acknowledged as such; live pushes after the head follow', () => {
+    const { run, sent, login, text } = setup();
+    login(1, 'alice');
+    const [read] = text(1, { type: 'subscribe', channel: 'c', since: { epoch: 'old', offset: 9 } }) as any[];
+    run({ type: 'brokerPush', now: 1, push: push(3) });
+    const out = sent(run({ type: 'channelRead', now: 2, conn: 1, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 2 }, missed: 'unavailable' } }));
+    expect(out).toEqual([
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 2 }, resume: 'unavailable' },
+      { type: 'push', channel: 'c', data: 3, position: { epoch: 'e', offset: 3 }, ts: 1_003 },
+    ]);
+  });
+
+  it('SUB-3, SUB-7, LIMIT-4: idempotent subscribe, unsubscribe releases the channel, limit per connection', () => {
+    const { run, sent, login, text } = setup({ maxSubscriptions: 1 });
+    login(1, 'alice');
+    const [read] = text(1, { type: 'subscribe', channel: 'c' }) as any[];
+    expect(text(1, { type: 'subscribe', channel: 'c' })).toEqual([]); // acked when the read completes
+    const acks = sent(run({ type: 'channelRead', now: 1, conn: 1, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 } } }));
+    expect(acks).toHaveLength(2);
+    expect(sent(text(1, { type: 'subscribe', channel: 'c' }))).toEqual([{ type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 0 } }]);
+    expect(sent(text(1, { type: 'subscribe', channel: 'd' }))[0]).toMatchObject({ code: 'subscription_limit', channel: 'd' });
+    expect(text(1, { type: 'unsubscribe', channel: 'c' })).toEqual([
+      { type: 'channelIdle', channel: 'c' },
+      { type: 'send', conn: 1, message: { type: 'unsubscribed', channel: 'c' } },
+    ]);
+    expect(run({ type: 'brokerPush', now: 2, push: push(1) })).toEqual([]);
+  });
+
+  it('SUB-4: the authorize hook refuses with forbidden naming the channel', () => {
+    const { sent, login, text } = setup();
+    login(1, 'alice');
+    expect(sent(text(1, { type: 'subscribe', channel: 'user:bob' }))[0]).toMatchObject({ type: 'error', code: 'forbidden', channel: 'user:bob' });
+    expect(text(1, { type: 'subscribe', channel: 'user:alice' })[0]!.type).toBe('readChannel');
+  });
+
+  it('SUB-6: one push object is shared by all subscribers (serialized once by the driver)', () => {
+    const { run, login, text } = setup({ sessionPolicy: 'multiple' });
+    for (const conn of [1, 2]) {
+      login(conn, `u${conn}`);
+      const [read] = text(conn, { type: 'subscribe', channel: 'c' }) as any[];
+      run({ type: 'channelRead', now: 1, conn, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 } } });
+    }
+    const acts = run({ type: 'brokerPush', now: 2, push: push(1) });
+    expect(acts).toHaveLength(2);
+    expect((acts[0] as any).message).toBe((acts[1] as any).message);
+  });
+});
+
+describe('ServerCore: limits, errors, shutdown', () => {
+  it('LIMIT-3: a slow consumer is closed 4509 and terminated after the grace; others unaffected', () => {
+    const { core, run, closes, login, tick } = setup({ sessionPolicy: 'multiple' }, { closeGraceMs: 50 });
+    login(1, 'a');
+    login(2, 'b');
+    expect(closes(run({ type: 'slowConsumer', now: 10, conn: 1, bufferedBytes: 2e6 }))).toEqual([{ conn: 1, code: CLOSE.SLOW_CONSUMER, reason: 'slow_consumer' }]);
+    expect(tick(60)).toEqual([{ type: 'terminate', conn: 1 }]);
+    expect(core.sessionCount('b')).toBe(1);
+  });
+
+  it('ERR-1, ERR-2, VER-6: bad frames get errors and the connection stays open', () => {
+    const { run, sent, closes, login } = setup();
+    login(1, 'alice');
+    const acts = [
+      ...run({ type: 'text', now: 1, conn: 1, text: '{' }),
+      ...run({ type: 'text', now: 1, conn: 1, text: '{"type":"nope"}' }),
+      ...run({ type: 'binary', now: 1, conn: 1 }),
+    ];
+    expect(sent(acts).map((m) => m.code)).toEqual(['invalid_json', 'invalid_message', 'binary_not_supported']);
+    expect(closes(acts)).toEqual([]);
+  });
+
+  it('SHUT-2, SHUT-3: shutdown closes everyone with 1012 and a retry hint drawn from the injected random', () => {
+    let r = 0;
+    const seq = [0.1, 0.9, 0.5];
+    const { run, closes, login } = setup({}, { shutdownSpreadMs: 1_000, random: () => seq[r++ % 3]! });
+    login(1, 'a');
+    run({ type: 'open', now: 0, conn: 2, ip: 'x' });
+    r = 0;
+    expect(closes(run({ type: 'shutdown', now: 5 }))).toEqual([
+      { conn: 1, code: 1012, reason: 'service_restart;retry=100' },
+      { conn: 2, code: 1012, reason: 'service_restart;retry=900' },
+    ]);
+    expect(closes(run({ type: 'open', now: 6, conn: 3, ip: 'x' }))[0]!.code).toBe(1012);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * Events in, actions out: the whole interface of the sans-I/O server core. Every event carries `now`
+ * (ms since the Unix epoch); the core never reads a clock, draws randomness or touches a socket.
+ */
+import type { Position, ServerMessage, SessionParams } from '../../../schemas/v1/index.js';
+
+/** A connection id, chosen by the driver (unique per server). */
+export type ConnId = number;
+
+/** What the token store knows about a token (never the token itself). */
+export interface TokenRecord {
+  userId: string;
+  /** ms since the Unix epoch, or null when the token never expires. */
+  expiresAt: number | null;
+}
+
+/** One message of a channel, as the broker stores and delivers it. */
+export interface ChannelPush {
+  channel: string;
+  data: unknown;
+  position: Position;
+  ts: number;
+}
+
+/** The broker's answer to "read this channel, optionally after `since`". */
+export interface ChannelRead {
+  /** The channel's newest position (offset 0: nothing published in this epoch). */
+  head: Position;
+  /** Only when `since` was given: the pushes after it, in order, or 'unavailable' (SUB-9). */
+  missed?: ChannelPush[] | 'unavailable';
+}
+
+/** The outcome of an action handler, as the driver reports it. */
+export type ActionOutcome =
+  | { ok: true; data?: unknown }
+  | { ok: false; code: string; message: string };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type ServerEvent =
+  /** A WebSocket connection finished its handshake. `urlToken` only when the operator allows it (AUTH-7). */
+  | { type: 'open'; now: number; conn: ConnId; ip: string; origin?: string; urlToken?: string }
+  | { type: 'text'; now: number; conn: ConnId; text: string }
+  | { type: 'binary'; now: number; conn: ConnId }
+  /** Any control frame (pong, ping) — proof of liveness (HB-4). */
+  | { type: 'activity'; now: number; conn: ConnId }
+  | { type: 'tokenResult'; now: number; conn: ConnId; verifyId: number; record: TokenRecord | null }
+  | { type: 'actionResult'; now: number; conn: ConnId; requestId: string; outcome: ActionOutcome }
+  | { type: 'channelRead'; now: number; conn: ConnId; fetchId: number; channel: string; read: ChannelRead | null }
+  | { type: 'brokerPush'; now: number; push: ChannelPush }
+  /** The driver saw more than maxBufferedBytes waiting on this connection (LIMIT-3). */
+  | { type: 'slowConsumer'; now: number; conn: ConnId; bufferedBytes: number }
+  | { type: 'tick'; now: number }
+  | { type: 'shutdown'; now: number }
+  | { type: 'closed'; now: number; conn: ConnId; code: number; reason: string };
+
+export type ServerAction =
+  | { type: 'send'; conn: ConnId; message: ServerMessage }
+  | { type: 'close'; conn: ConnId; code: number; reason: string }
+  /** Destroy the socket without a close handshake (a half-open peer never answers one). */
+  | { type: 'terminate'; conn: ConnId }
+  /** Send a WebSocket ping frame (HB-1). */
+  | { type: 'ping'; conn: ConnId }
+  | { type: 'verifyToken'; conn: ConnId; verifyId: number; token: string }
+  | { type: 'dispatch'; conn: ConnId; requestId: string; action: string; payload: unknown; userId: string }
+  /** Make sure the driver listens to the channel on the broker, then read it (live first: race-free resume). */
+  | { type: 'readChannel'; conn: ConnId; fetchId: number; channel: string; since?: Position }
+  /** No connection subscribes to this channel any more: the driver may stop listening on the broker. */
+  | { type: 'channelIdle'; channel: string }
+  | { type: 'log'; level: LogLevel; event: string; fields: Record<string, unknown> };
+
+/** Authorization hook (SUB-4): may `userId` subscribe to / publish on `channel`? */
+export type Authorize = (userId: string, channel: string, op: 'subscribe' | 'publish') => boolean;
+
+/** SUB-4 default: `user:<id>` channels belong to user `<id>` alone; every other channel is open. */
+export const defaultAuthorize: Authorize = (userId, channel) =>
+  !channel.startsWith('user:') || channel === `user:${userId}`;
+
+export type CoreParams = Omit<SessionParams, 'tokenExpiresAt'>;
+
+export interface ServerCoreOptions {
+  /** The session params the server enforces and advertises (AUTH-5). */
+  params: CoreParams;
+  /** Uniform random numbers in [0, 1): session ids, retry-hint spread. */
+  random: () => number;
+  /** @default defaultAuthorize */
+  authorize?: Authorize;
+  /** token_expiring is sent this long before the token expires (AUTH-8). @default 60_000 */
+  tokenWarningMs?: number;
+  /** Shutdown retry hints are spread uniformly over [0, shutdownSpreadMs] (SHUT-3). @default 5_000 */
+  shutdownSpreadMs?: number;
+  /** After the core closes a connection, it terminates the socket if the close handshake takes longer. @default 1_000 */
+  closeGraceMs?: number;
+  /** Advertised in `authenticated.server`. @default { name: 'mooring-reference', version: '0.0.0' } */
+  server?: { name: string; version: string };
+}

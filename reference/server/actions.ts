@@ -1,0 +1,86 @@
+/**
+ * Request actions (REQ-1..8) and the conformance profile (CONF-1..3): `echo`, `publish`, `sleep`.
+ * A handler returns the response data (or a promise of it); throwing `ActionError` fails the request
+ * with that code, throwing anything else fails it with `internal_error` and no details (REQ-7).
+ */
+import { validateClientMessage } from '../../schemas/v1/index.js';
+import type { ActionOutcome, Authorize } from '../core/server/index.js';
+
+export interface ActionContext {
+  userId: string;
+  /** The connection id (as in the logs). */
+  conn: number;
+}
+
+export type ActionHandler = (payload: unknown, ctx: ActionContext) => unknown;
+
+/** A failure with a registry code (e.g. `invalid_payload`, REQ-8) and a message safe to show. */
+export class ActionError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'ActionError';
+  }
+}
+
+/** SUB-1: the channel grammar, from the schema (no second copy of the pattern). */
+export function isChannelName(channel: unknown): channel is string {
+  return validateClientMessage({ type: 'unsubscribe', channel }).ok;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export interface TestActionDeps {
+  authorize: Authorize;
+  publish(channel: string, data: unknown): Promise<{ epoch: string; offset: number }>;
+}
+
+/** CONF-1..3: the actions every server under test offers. */
+export function testActions(deps: TestActionDeps): Record<string, ActionHandler> {
+  return {
+    // CONF-1
+    echo: (payload) => payload,
+    // CONF-2
+    publish: async (payload, ctx) => {
+      if (!isObject(payload) || !isChannelName(payload.channel) || !('data' in payload)) {
+        throw new ActionError('invalid_payload', 'expected {channel, data} with a valid channel name');
+      }
+      if (!deps.authorize(ctx.userId, payload.channel, 'publish')) {
+        throw new ActionError('forbidden', 'not allowed to publish to this channel');
+      }
+      return { position: await deps.publish(payload.channel, payload.data) };
+    },
+    // CONF-3
+    sleep: (payload) => {
+      const ms = isObject(payload) ? payload.ms : undefined;
+      if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > 60_000) {
+        throw new ActionError('invalid_payload', 'expected {ms} with an integer 0..60000');
+      }
+      return new Promise((resolve) => setTimeout(() => resolve({ slept: ms }), ms).unref());
+    },
+  };
+}
+
+/** REQ-2, REQ-7, REQ-8: runs one request; never throws. `onFailure` sees internal errors (for the log). */
+export async function runAction(
+  handlers: ReadonlyMap<string, ActionHandler>,
+  action: string,
+  payload: unknown,
+  ctx: ActionContext,
+  onFailure: (err: unknown) => void,
+): Promise<ActionOutcome> {
+  const handler = handlers.get(action);
+  if (!handler) return { ok: false, code: 'unknown_action', message: `no action named "${action}"` };
+  try {
+    const data = await handler(payload, ctx);
+    if (data === undefined) return { ok: true };
+    JSON.stringify(data); // a result that cannot go on the wire (BigInt, cycles) is the handler's failure
+    return { ok: true, data };
+  } catch (err) {
+    // ErrorBody.message is at most 1024 characters on the wire.
+    if (err instanceof ActionError) return { ok: false, code: err.code, message: err.message.slice(0, 1024) };
+    onFailure(err);
+    return { ok: false, code: 'internal_error', message: 'the action failed' };
+  }
+}

@@ -1,0 +1,102 @@
+/** `startServer` options: one object, defaults in one place (session params from schemas/v1/defaults.ts). */
+import { DEFAULT_PARAMS } from '../../schemas/v1/index.js';
+import { defaultAuthorize, type Authorize, type CoreParams } from '../core/server/index.js';
+import type { ActionHandler } from './actions.js';
+import type { Broker } from './broker.js';
+import type { LogSink } from './logger.js';
+import type { TokenStore } from './tokens-file.js';
+
+export interface ServerOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 picks a free port. @default 8080 */
+  port?: number;
+  /** The WebSocket path; upgrades elsewhere get HTTP 404. @default '/ws' */
+  path?: string;
+  /** Token hashes file; ':memory:' keeps them in memory only. Ignored when `tokenStore` is given. @default './mooring-tokens.json' */
+  tokensFile?: string;
+  /** A custom token store. @default a store over `tokensFile` */
+  tokenStore?: TokenStore;
+  /** Where pushes go and history lives. @default a new MemoryBroker with `historySize` */
+  broker?: Broker;
+  /** WebSocket ping frames this often (HB-1). @default 25_000 */
+  heartbeatIntervalMs?: number;
+  /** Close 4001 when nothing arrives this long after a ping (HB-1). @default 10_000 */
+  heartbeatTimeoutMs?: number;
+  /** Close 4408 when no auth arrives this long after open (AUTH-2). @default 30_000 */
+  authTimeoutMs?: number;
+  /** Advertised to clients as their request timeout (REQ-5). @default 10_000 */
+  requestTimeoutMs?: number;
+  /** Per user: at most `messages` inbound messages in any `windowMs` (RATE-1). @default { messages: 60, windowMs: 10_000 } */
+  rateLimit?: { messages: number; windowMs: number };
+  /** Largest inbound message; larger ones close with 1009 (LIMIT-1). @default 65_536 */
+  maxPayloadBytes?: number;
+  /** Subscriptions per connection (LIMIT-4). @default 100 */
+  maxSubscriptions?: number;
+  /** Outbound bytes buffered per connection before closing it 4509 (LIMIT-3). @default 1_048_576 */
+  maxBufferedBytes?: number;
+  /** Pushes kept per channel for resume, when the server creates its broker (SUB-8). @default 100 */
+  historySize?: number;
+  /** 'single': a new session of a user closes the older one with 4002 (SESS-1). @default 'single' */
+  sessionPolicy?: 'single' | 'multiple';
+  /** WebSocket connections per client IP; more get HTTP 429 (LIMIT-2). @default 256 */
+  maxConnectionsPerIp?: number;
+  /** Origins allowed exactly, e.g. 'https://app.example.com' (SEC-1). @default [] */
+  allowedOrigins?: string[];
+  /** Also allow the server's own origin (http(s):// + Host) (SEC-1). @default true */
+  allowSameOrigin?: boolean;
+  /** Accept `?token=` in the WebSocket URL and authenticate at open (AUTH-7). @default false */
+  allowTokenInUrl?: boolean;
+  /** token_expiring this long before a session's token expires (AUTH-8). @default 60_000 */
+  tokenWarningMs?: number;
+  /** Shutdown retry hints are spread over [0, shutdownSpreadMs] (SHUT-3). @default 5_000 */
+  shutdownSpreadMs?: number;
+  /** Terminate a connection this long after closing it when the peer does not complete the close. @default 1_000 */
+  closeGraceMs?: number;
+  /** Offer the conformance profile actions echo, publish, sleep (CONF-1..3). @default true */
+  testActions?: boolean;
+  /** Extra request handlers by action name (they override the test actions). @default {} */
+  actions?: Record<string, ActionHandler>;
+  /** May `userId` subscribe to / publish on `channel` (SUB-4)? @default user:<id> channels for <id> only, others open */
+  authorize?: Authorize;
+  /** URL path → file path, served by GET (example pages, the browser bundle). @default {} */
+  staticFiles?: Record<string, string>;
+  /** Log sink (JSON lines on stderr), or false for none. @default stderrSink */
+  logger?: LogSink | false;
+  /** Throw (instead of logging) when the server is about to send a message that fails the schema. @default true under NODE_ENV=test or vitest */
+  strictOutbound?: boolean;
+  /** Randomness for session ids and retry hints. @default Math.random */
+  random?: () => number;
+}
+
+export function sessionParams(o: ServerOptions): CoreParams {
+  const d = DEFAULT_PARAMS;
+  return {
+    heartbeatIntervalMs: o.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
+    heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? d.heartbeatTimeoutMs,
+    authTimeoutMs: o.authTimeoutMs ?? d.authTimeoutMs,
+    requestTimeoutMs: o.requestTimeoutMs ?? d.requestTimeoutMs,
+    rateLimit: { ...(o.rateLimit ?? d.rateLimit) },
+    maxPayloadBytes: o.maxPayloadBytes ?? d.maxPayloadBytes,
+    maxSubscriptions: o.maxSubscriptions ?? d.maxSubscriptions,
+    maxBufferedBytes: o.maxBufferedBytes ?? d.maxBufferedBytes,
+    historySize: o.historySize ?? d.historySize,
+    sessionPolicy: o.sessionPolicy ?? d.sessionPolicy,
+  };
+}
+
+export const SERVER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  path: '/ws',
+  tokensFile: './mooring-tokens.json',
+  maxConnectionsPerIp: 256,
+  allowedOrigins: [] as string[],
+  allowSameOrigin: true,
+  allowTokenInUrl: false,
+  tokenWarningMs: 60_000,
+  shutdownSpreadMs: 5_000,
+  closeGraceMs: 1_000,
+  testActions: true,
+  authorize: defaultAuthorize,
+} as const;

@@ -1,0 +1,326 @@
+/**
+ * The reference server's I/O driver: `ws` (noServer) on a Node `http` server, one port for WebSocket
+ * and HTTP (HTTP-3). Everything protocol-shaped happens in the sans-I/O core; this file feeds it
+ * socket events with `Date.now()`, performs its actions, and keeps one timer at its next deadline.
+ */
+import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket } from 'ws';
+import { SUBPROTOCOL, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
+import { ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
+import { isChannelName, runAction, testActions, type ActionHandler } from './actions.js';
+import { MemoryBroker, type Broker } from './broker.js';
+import { createHttpHandler } from './http.js';
+import { makeEntry, stderrSink } from './logger.js';
+import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
+import { openTokenStore, type TokenStore } from './tokens-file.js';
+import { SERVER_NAME, SERVER_VERSION } from './version.js';
+
+export interface MooringServer {
+  /** e.g. 'ws://127.0.0.1:PORT/ws' */
+  readonly url: string;
+  /** e.g. 'http://127.0.0.1:PORT' */
+  readonly httpUrl: string;
+  readonly port: number;
+  /** The session params the server advertises (minus tokenExpiresAt). */
+  readonly params: Omit<SessionParams, 'tokenExpiresAt'>;
+  readonly broker: Broker;
+  readonly tokenStore: TokenStore;
+  /** Creates a token (returned once; only its hash is stored). `ttlMs` null or absent: never expires. */
+  createToken(userId: string, options?: { ttlMs?: number | null }): Promise<string>;
+  /** Publishes to a channel; resolves with the push's position. */
+  publish(channel: string, data: unknown): Promise<Position>;
+  /** Graceful shutdown (SHUT-1..3). Idempotent. */
+  shutdown(): Promise<void>;
+  connectionCount(): number;
+}
+
+function parseProtocols(header: string | undefined): string[] {
+  return (header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<MooringServer> {
+  const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
+  const params = sessionParams(options);
+  const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
+  const broker = options.broker ?? new MemoryBroker({ historySize: params.historySize });
+  const sink = options.logger === false ? null : (options.logger ?? stderrSink);
+  const strict = options.strictOutbound ?? (process.env.NODE_ENV === 'test' || !!process.env.VITEST);
+  const random = options.random ?? Math.random;
+  const core = new ServerCore({
+    params, random, authorize: o.authorize, tokenWarningMs: o.tokenWarningMs, shutdownSpreadMs: o.shutdownSpreadMs,
+    closeGraceMs: o.closeGraceMs, server: { name: SERVER_NAME, version: SERVER_VERSION },
+  });
+
+  const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}) => sink?.(makeEntry(level, event, fields));
+  const publish = async (channel: string, data: unknown) => {
+    if (!isChannelName(channel)) throw new TypeError(`invalid channel name: ${JSON.stringify(channel).slice(0, 140)}`); // SUB-1
+    return (await broker.publish(channel, data, Date.now())).position;
+  };
+  const handlers = new Map<string, ActionHandler>(Object.entries({
+    ...(o.testActions ? testActions({ authorize: o.authorize, publish }) : {}),
+    ...(options.actions ?? {}),
+  }));
+
+  const sockets = new Map<ConnId, WebSocket>();
+  const perIp = new Map<string, number>();
+  const brokerSubs = new Map<string, Promise<() => void>>();
+  let nextConn = 1;
+  let shuttingDown = false;
+
+  // --- the core loop: events in (queued, never re-entrant), actions out, one timer ----------------
+  const queue: ServerEvent[] = [];
+  let busy = false;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+
+  function feed(ev: ServerEvent): void {
+    queue.push(ev);
+    if (busy) return;
+    busy = true;
+    try {
+      while (queue.length) {
+        for (const a of core.handle(queue.shift()!)) perform(a);
+      }
+    } catch (err) {
+      // ERR-4: a bug must not take the server down with it; tests (strict) see it as a failure.
+      if (strict) throw err;
+      log('error', 'request_failed', { reason: 'internal_error', detail: String((err as Error)?.message ?? err) });
+    } finally {
+      busy = false;
+      queue.length = 0;
+    }
+    arm();
+  }
+
+  function arm(): void {
+    const at = core.nextDeadline();
+    if (at === timerAt) return;
+    clearTimeout(timer);
+    timerAt = at ?? Infinity;
+    if (at === undefined) return;
+    timer = setTimeout(() => {
+      timerAt = Infinity;
+      feed({ type: 'tick', now: Date.now() });
+    }, Math.max(0, at - Date.now()));
+    timer.unref();
+  }
+
+  /** Outbound messages, validated and serialized once per object (a push fans out as one string). */
+  const serialized = new WeakMap<ServerMessage, string>();
+  function serialize(m: ServerMessage): string | null {
+    let s = serialized.get(m);
+    if (s !== undefined) return s;
+    const v = validateServerMessage(m);
+    if (!v.ok) {
+      if (strict) throw new Error(`outbound message fails the schema: ${v.error}: ${JSON.stringify(m).slice(0, 200)}`);
+      log('error', 'message_invalid', { direction: 'outbound', type: m.type, detail: v.error });
+      return null;
+    }
+    s = JSON.stringify(m);
+    serialized.set(m, s);
+    return s;
+  }
+
+  function perform(a: ServerAction): void {
+    switch (a.type) {
+      case 'send': {
+        const ws = sockets.get(a.conn);
+        if (!ws || ws.readyState !== WebSocket.OPEN) return;
+        const text = serialize(a.message);
+        if (text === null) return;
+        ws.send(text);
+        // LIMIT-3: a slow consumer is closed; sends never wait for it, so others are not slowed.
+        if (ws.bufferedAmount > params.maxBufferedBytes) queue.push({ type: 'slowConsumer', now: Date.now(), conn: a.conn, bufferedBytes: ws.bufferedAmount });
+        return;
+      }
+      case 'close': {
+        const ws = sockets.get(a.conn);
+        if (ws && ws.readyState === WebSocket.OPEN) ws.close(a.code, a.reason);
+        return;
+      }
+      case 'terminate':
+        sockets.get(a.conn)?.terminate();
+        return;
+      case 'ping': {
+        const ws = sockets.get(a.conn);
+        if (ws?.readyState === WebSocket.OPEN) ws.ping();
+        return;
+      }
+      case 'verifyToken': {
+        const { conn, verifyId } = a;
+        tokens.lookup(a.token).then(
+          (record) => feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record }),
+          (err: unknown) => {
+            log('error', 'auth_failed', { conn, reason: 'token_store_error', detail: String((err as Error)?.message ?? err) });
+            feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record: null });
+          },
+        );
+        return;
+      }
+      case 'dispatch': {
+        const { conn, requestId, action, payload, userId } = a;
+        void runAction(handlers, action, payload, { userId, conn }, (err) =>
+          log('error', 'request_failed', { conn, userId, action, requestId, detail: String((err as Error)?.message ?? err) }),
+        ).then((outcome) => feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome }));
+        return;
+      }
+      case 'readChannel': {
+        const { conn, fetchId, channel, since } = a;
+        // Live first, then history: the core merges both and drops duplicates (race-free resume).
+        listen(channel)
+          .then(() => broker.read(channel, since))
+          .then(
+            (read) => feed({ type: 'channelRead', now: Date.now(), conn, fetchId, channel, read }),
+            (err: unknown) => {
+              log('error', 'request_failed', { conn, channel, reason: 'broker_error', detail: String((err as Error)?.message ?? err) });
+              feed({ type: 'channelRead', now: Date.now(), conn, fetchId, channel, read: null });
+            },
+          );
+        return;
+      }
+      case 'channelIdle': {
+        const sub = brokerSubs.get(a.channel);
+        brokerSubs.delete(a.channel);
+        sub?.then((stop) => stop(), () => undefined);
+        return;
+      }
+      case 'log':
+        log(a.level, a.event, a.fields);
+        return;
+    }
+  }
+
+  function listen(channel: string): Promise<() => void> {
+    let sub = brokerSubs.get(channel);
+    if (!sub) {
+      sub = broker.subscribe(channel, (push) => feed({ type: 'brokerPush', now: Date.now(), push }));
+      brokerSubs.set(channel, sub);
+      sub.catch(() => brokerSubs.get(channel) === sub && brokerSubs.delete(channel));
+    }
+    return sub;
+  }
+
+  // --- HTTP and the WebSocket handshake -----------------------------------------------------------
+  const http = createHttpHandler({
+    tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
+    shuttingDown: () => shuttingDown, sessionCount: (u) => core.sessionCount(u),
+  });
+  const httpServer = createServer(http.handler);
+  httpServer.on('clientError', (_err, socket) => socket.destroy());
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: params.maxPayloadBytes, // LIMIT-1: ws closes with 1009
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false), // VER-2, VER-4
+  });
+
+  function refuse(socket: Duplex, status: number, reason: string, req: IncomingMessage, path: string): void {
+    log('info', 'handshake_rejected', { status, reason, ip: req.socket.remoteAddress, path });
+    const body = JSON.stringify({ error: reason });
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+
+  function originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true; // SEC-1: no Origin, not refused for it
+    if (o.allowedOrigins.includes(origin)) return true;
+    const host = req.headers.host;
+    return o.allowSameOrigin && host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+  }
+
+  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname; // never log the query: it may hold a token
+    if (path !== o.path) return refuse(socket, 404, 'not_found', req, path);
+    if (shuttingDown) return refuse(socket, 503, 'shutting_down', req, path); // SHUT-1
+    const offered = parseProtocols(req.headers['sec-websocket-protocol'] as string | undefined);
+    if (offered.length && !offered.includes(SUBPROTOCOL)) return refuse(socket, 400, 'unsupported_subprotocol', req, path); // VER-3
+    if (!originAllowed(req)) return refuse(socket, 403, 'origin_not_allowed', req, path); // SEC-1
+    const urlToken = url.searchParams.get('token') ?? undefined;
+    if (urlToken !== undefined && !o.allowTokenInUrl) return refuse(socket, 400, 'token_in_url', req, path); // AUTH-7
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    if ((perIp.get(ip) ?? 0) >= o.maxConnectionsPerIp) return refuse(socket, 429, 'too_many_connections', req, path); // LIMIT-2
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, ip, req.headers.origin, urlToken));
+  });
+
+  function onConnection(ws: WebSocket, ip: string, origin: string | undefined, urlToken: string | undefined): void {
+    const conn = nextConn++;
+    sockets.set(conn, ws);
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    ws.on('message', (data, isBinary) => {
+      const now = Date.now();
+      if (isBinary) feed({ type: 'binary', now, conn });
+      else feed({ type: 'text', now, conn, text: Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8') });
+    });
+    ws.on('pong', () => feed({ type: 'activity', now: Date.now(), conn })); // HB-4
+    ws.on('ping', () => feed({ type: 'activity', now: Date.now(), conn }));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // LIMIT-1: ws has already closed with 1009 (or 1002/1007 for protocol errors).
+      const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'payload_too_large' : (err.code ?? 'socket_error');
+      log('info', 'message_invalid', { conn, reason });
+    });
+    ws.on('close', (code, reason) => {
+      sockets.delete(conn);
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
+      feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
+      if (sockets.size === 0) onDrained?.();
+    });
+    feed({ type: 'open', now: Date.now(), conn, ip, origin, urlToken });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(o.port, o.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `ws://${hostForUrl}:${port}${o.path}`;
+  const httpUrl = `http://${hostForUrl}:${port}`;
+  log('info', 'server_listening', { url, httpUrl });
+
+  let onDrained: (() => void) | undefined;
+  let shutdownPromise: Promise<void> | undefined;
+
+  async function shutdown(): Promise<void> {
+    shuttingDown = true; // SHUT-1: upgrades now get 503
+    log('info', 'shutdown_started', { connections: sockets.size });
+    const drained = new Promise<void>((resolve) => {
+      onDrained = resolve;
+      if (sockets.size === 0) resolve();
+    });
+    feed({ type: 'shutdown', now: Date.now() }); // SHUT-2, SHUT-3: the core closes everyone with 1012 + hint
+    // The core terminates stragglers after closeGraceMs; this is a backstop.
+    const backstop = setTimeout(() => sockets.forEach((ws) => ws.terminate()), o.closeGraceMs + 500);
+    await drained;
+    clearTimeout(backstop);
+    clearTimeout(timer);
+    for (const sub of brokerSubs.values()) sub.then((stop) => stop(), () => undefined);
+    brokerSubs.clear();
+    wss.close();
+    await new Promise<void>((resolve) => {
+      httpServer.close(() => resolve());
+      httpServer.closeAllConnections();
+    });
+    log('info', 'shutdown_completed', {});
+  }
+
+  return {
+    url, httpUrl, port, params, broker, tokenStore: tokens,
+    createToken: (userId, opts) => tokens.create(userId, opts),
+    publish,
+    shutdown: () => (shutdownPromise ??= shutdown()),
+    connectionCount: () => sockets.size,
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
