@@ -1,0 +1,112 @@
+/** Heartbeat: HB-1, HB-2, HB-5, through the fault proxy where the client must look dead. */
+import type { CaseDef } from '../types.js';
+import { collectPushes } from './util.js';
+
+/** The latest a server must end a silent connection: a ping within one interval, then the timeout. */
+const deadAfter = (p: { heartbeatIntervalMs: number; heartbeatTimeoutMs: number }) => p.heartbeatIntervalMs + p.heartbeatTimeoutMs;
+
+export const heartbeatCases: CaseDef[] = [
+  {
+    id: 'hb.app-ping',
+    title: 'answers each ping message with a pong message',
+    rules: ['HB-2'],
+    async run(ctx) {
+      const c = await ctx.session(0);
+      for (let i = 0; i < 3; i++) {
+        await c.send({ type: 'ping' });
+        await c.next('pong', { what: `pong ${i + 1}` });
+      }
+    },
+  },
+  {
+    id: 'hb.idle-client',
+    title: 'pings at heartbeatIntervalMs and never closes a client that sends no app pings but answers WS pings',
+    rules: ['HB-5', 'HB-1'],
+    timeoutMs: (p) => p.heartbeatIntervalMs * 3 + p.heartbeatTimeoutMs + 10_000,
+    async run(ctx) {
+      const { heartbeatIntervalMs: iv, heartbeatTimeoutMs: to } = ctx.params;
+      const c = await ctx.session(0);
+      const t0 = ctx.elapsed();
+      const watch = Math.round(iv * 2.5 + to);
+      await ctx.expectOpen(c, watch + ctx.tolerance(iv), 'HB-5', `a client without app pings over ${watch} ms`);
+      const pings = c.pings.filter((t) => t >= t0);
+      ctx.note(`${pings.length} WebSocket pings in ${watch} ms (interval ${iv} ms)`);
+      ctx.check('HB-1', pings.length >= 2, `${pings.length} WebSocket ping frames in ${watch} ms with heartbeatIntervalMs ${iv}`);
+      const tol = ctx.tolerance(iv);
+      if (pings.length) ctx.check('HB-1', pings[0]! - t0 <= iv + tol, `the first ping came ${pings[0]! - t0} ms after auth (interval ${iv} ms)`);
+      for (let i = 1; i < pings.length; i++) {
+        const gap = pings[i]! - pings[i - 1]!;
+        ctx.check('HB-1', gap <= iv + tol && gap >= iv / 2 - tol, `pings ${gap} ms apart, advertised interval ${iv} ms`);
+      }
+    },
+  },
+  {
+    id: 'hb.dropped-pongs',
+    title: "ends a connection whose pongs are dropped (proxy) within interval + timeout",
+    rules: ['HB-1'],
+    timeoutMs: (p) => deadAfter(p) * 2 + 10_000,
+    async run(ctx) {
+      const p = await ctx.proxy([{ match: { direction: 'to-server', opcode: 'pong' }, action: 'drop' }]);
+      const c = await ctx.session(0, { url: p.url });
+      const t0 = ctx.elapsed();
+      const limit = deadAfter(ctx.params);
+      const seen = await ctx.expectClose(c, 4001, { rule: 'HB-1', withinMs: limit + ctx.tolerance(limit), allowNoFrame: true, what: `the end of a connection whose pongs are dropped (within ${limit} ms)` });
+      if (seen) ctx.note(`ended ${seen.atMs - t0} ms after auth with ${seen.code} (limit ${limit} ms)`);
+      ctx.check('HB-1', c.pings.length >= 1, 'no WebSocket ping frame arrived before the end');
+    },
+  },
+  {
+    id: 'hb.blackhole',
+    title: 'ends a half-open connection (proxy blackholes the client without FIN)',
+    rules: ['HB-1'],
+    timeoutMs: (p) => deadAfter(p) * 2 + 10_000,
+    async run(ctx) {
+      const p = await ctx.proxy();
+      const c = await ctx.session(0, { url: p.url });
+      p.add({ match: { direction: 'to-server' }, action: 'blackhole' });
+      const t0 = ctx.elapsed();
+      const limit = deadAfter(ctx.params);
+      const seen = await ctx.expectClose(c, 4001, { rule: 'HB-1', withinMs: limit + ctx.tolerance(limit), allowNoFrame: true, what: `the end of a blackholed connection (within ${limit} ms)` });
+      if (seen) ctx.note(`ended ${seen.atMs - t0} ms after the blackhole with ${seen.code}`);
+    },
+  },
+  {
+    id: 'hb.delayed-pongs',
+    title: 'keeps a connection whose pongs arrive late but within heartbeatTimeoutMs',
+    rules: ['HB-1', 'HB-5'],
+    timeoutMs: (p) => deadAfter(p) * 3 + 10_000,
+    async run(ctx) {
+      const delayMs = Math.round(ctx.params.heartbeatTimeoutMs * 0.4);
+      const p = await ctx.proxy([{ match: { direction: 'to-server', opcode: 'pong' }, action: 'delay', delayMs }]);
+      const c = await ctx.session(0, { url: p.url });
+      const watch = ctx.params.heartbeatIntervalMs * 2 + ctx.params.heartbeatTimeoutMs;
+      await ctx.expectOpen(c, watch, 'HB-1', `pongs delayed ${delayMs} ms (< heartbeatTimeoutMs ${ctx.params.heartbeatTimeoutMs})`);
+      ctx.note(`${c.pings.length} pings answered ${delayMs} ms late; still open after ${watch} ms`);
+    },
+  },
+  {
+    id: 'hb.reset',
+    title: 'after a client connection is reset (RST), the server keeps serving and the client resumes without loss',
+    rules: ['ERR-4', 'SUB-8'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      if (ctx.params.historySize < 2) ctx.skip('historySize < 2: resume cannot be checked');
+      const ch = ctx.channel();
+      const p = await ctx.proxy();
+      const pub = await ctx.session(1);
+      let c = await ctx.session(0, { url: p.url });
+      const s = await c.subscribe(ch);
+      p.add({ match: { direction: 'to-client', type: 'push' }, action: 'rst', times: 1 });
+      const cut = await pub.publish(ch, 'cut');
+      const gone = await c.waitClose(ctx.waitMs);
+      ctx.require('ERR-4', gone, 'the proxy reset did not end the client connection');
+      const next = await pub.publish(ch, 'after');
+      await ctx.expectAlive(pub, 'ERR-4', 'another connection after a reset');
+      c = await ctx.session(0);
+      const r = await c.subscribe(ch, s.position);
+      ctx.require('SUB-8', r.resume === 'replayed', `resume after the reset answered ${JSON.stringify(r.resume)}`);
+      const got = await collectPushes(c, ch, 2, ctx.waitMs);
+      ctx.check('SUB-8', got.length === 2 && got[0]!.position.offset === cut.offset && got[1]!.position.offset === next.offset, `replayed ${got.map((g) => g.position.offset).join(',')}, expected ${cut.offset},${next.offset}`);
+    },
+  },
+];

@@ -1,0 +1,264 @@
+/** Publish and subscribe: SUB-1..SUB-9, with CONF-2 (the publish action). */
+import type { Position } from '../../schemas/v1/index.js';
+import type { CaseDef } from '../types.js';
+import { collectPushes, grace, posText, pushesOf } from './util.js';
+
+const CHANNEL_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/;
+
+export const pubsubCases: CaseDef[] = [
+  {
+    id: 'sub.grammar',
+    title: 'refuses channel names outside the grammar with invalid_message and accepts names inside it',
+    rules: ['SUB-1'],
+    async run(ctx) {
+      const c = await ctx.session(0);
+      const bad = ['', '.lead', '-lead', 'has space', 'x'.repeat(129), 'caf\u00e9', 'a#b', '/root', 'a\nb'];
+      for (const channel of bad) {
+        await c.send({ type: 'subscribe', channel });
+        const m = await c.waitFor((x) => (x.type === 'error') || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, `an answer to subscribe ${JSON.stringify(channel.slice(0, 20))}`);
+        ctx.check('SUB-1', m.type === 'error' && m.code === 'invalid_message', `subscribe to ${JSON.stringify(channel.slice(0, 20))} answered ${JSON.stringify(m).slice(0, 120)}, expected error invalid_message`);
+      }
+      const tag = ctx.env.runId;
+      const good = [`${tag}`, `_${tag}`, `${tag}.a_b:c/d-e`, `${tag}`.padEnd(128, 'z')];
+      for (const channel of good) {
+        if (!CHANNEL_RE.test(channel)) continue;
+        await c.send({ type: 'subscribe', channel });
+        const m = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, `"subscribed" for ${channel.slice(0, 20)}`);
+        ctx.check('SUB-1', m.type === 'subscribed', `subscribe to the valid name ${channel.slice(0, 30)} answered ${JSON.stringify(m).slice(0, 120)}`);
+      }
+      ctx.check('SUB-1', c.isOpen, 'the connection closed');
+    },
+  },
+  {
+    id: 'sub.ack',
+    title: 'acknowledges subscribe with subscribed {channel, position} at the current position',
+    rules: ['SUB-2', 'CONF-2'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const ch = ctx.channel();
+      const fresh = ctx.channel('fresh');
+      const pub = await ctx.session(1);
+      await pub.publish(ch, 1);
+      const last = await pub.publish(ch, 2);
+      const c = await ctx.session(0);
+      const s = await c.subscribe(ch);
+      ctx.check('SUB-2', s.channel === ch, `subscribed.channel "${s.channel}"`);
+      ctx.check('SUB-2', s.position?.epoch === last.epoch && s.position?.offset === last.offset, `subscribed.position ${posText(s.position)}, the channel is at ${posText(last)}`);
+      ctx.check('SUB-2', s.resume === undefined, `subscribed.resume is "${s.resume}" for a subscribe without since`);
+      const f = await c.subscribe(fresh);
+      ctx.check('SUB-2', f.position?.offset === 0, `a channel with nothing published is at ${posText(f.position)}, expected offset 0`);
+    },
+  },
+  {
+    id: 'sub.idempotent',
+    title: 'subscribing twice is acknowledged twice and delivers each push once',
+    rules: ['SUB-3'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const ch = ctx.channel();
+      const c = await ctx.session(0);
+      const pub = await ctx.session(1);
+      await c.subscribe(ch);
+      await c.subscribe(ch).catch((e: Error) => ctx.finding('SUB-3', `the second subscribe: ${e.message}`));
+      await pub.publish(ch, { once: true });
+      await collectPushes(c, ch, 1, ctx.waitMs);
+      await ctx.sleep(grace(ctx));
+      const n = pushesOf(c, ch).length;
+      ctx.check('SUB-3', n === 1, `one publish delivered ${n} pushes to a twice-subscribed connection`);
+    },
+  },
+  {
+    id: 'sub.forbidden',
+    title: "refuses user:<other user> with error forbidden naming the channel",
+    rules: ['SUB-4'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const other = `user:${ctx.users[1]}`;
+      const own = `user:${ctx.users[0]}`;
+      if (!CHANNEL_RE.test(other) || !CHANNEL_RE.test(own)) ctx.skip(`the user ids (${ctx.users.join(', ')}) do not make valid channel names`);
+      const c = await ctx.session(0);
+      await c.send({ type: 'subscribe', channel: other });
+      const m = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === other), ctx.waitMs, `an answer to subscribe ${other}`);
+      ctx.check('SUB-4', m.type === 'error' && m.code === 'forbidden', `subscribe to another user's channel answered ${JSON.stringify(m).slice(0, 120)}`);
+      if (m.type === 'error') ctx.check('SUB-4', m.channel === other, `error.channel is ${JSON.stringify(m.channel)}, expected "${other}"`);
+      await c.send({ type: 'subscribe', channel: own });
+      const o = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === own), ctx.waitMs, `an answer to subscribe ${own}`);
+      if (o.type !== 'subscribed') ctx.info(`the user's own channel ${own} was refused: ${JSON.stringify(o).slice(0, 100)}`, 'SUB-4');
+      ctx.check('SUB-4', c.isOpen, 'the connection closed');
+    },
+  },
+  {
+    id: 'sub.positions',
+    title: 'each push carries {epoch, offset} growing by 1 and a server timestamp; publish answers the same position',
+    rules: ['SUB-5', 'CONF-2'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const ch = ctx.channel();
+      const c = await ctx.session(0);
+      const pub = await ctx.session(1);
+      const s = await c.subscribe(ch);
+      const answered: Position[] = [];
+      for (let i = 0; i < 5; i++) answered.push(await pub.publish(ch, { i }));
+      const got = await collectPushes(c, ch, 5, ctx.waitMs);
+      ctx.require('SUB-5', got.length === 5, `received ${got.length} of 5 pushes`);
+      let prev = s.position;
+      for (const [i, p] of got.entries()) {
+        ctx.check('SUB-5', p.position.epoch === prev.epoch && p.position.offset === prev.offset + 1, `push ${i + 1} at ${posText(p.position)} after ${posText(prev)}`);
+        ctx.check('CONF-2', p.position.epoch === answered[i]!.epoch && p.position.offset === answered[i]!.offset, `publish ${i + 1} answered ${posText(answered[i])}, its push is at ${posText(p.position)}`);
+        ctx.check('CONF-2', JSON.stringify(p.data) === JSON.stringify({ i }), `push ${i + 1} carries ${JSON.stringify(p.data)}`);
+        const skew = Math.abs(p.ts - Date.now());
+        ctx.check('SUB-5', Number.isInteger(p.ts), `push ts ${p.ts} is not an integer`);
+        if (skew > 300_000) ctx.info(`push ts differs from the suite's clock by ${Math.round(skew / 1000)} s`, 'SUB-5');
+        prev = p.position;
+      }
+    },
+  },
+  {
+    id: 'sub.order',
+    title: 'a subscriber receives pipelined publishes in position order, each once',
+    rules: ['SUB-6'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const n = Math.min(20, Math.max(3, ctx.params.rateLimit.messages - 6));
+      const ch = ctx.channel();
+      const c = await ctx.session(0);
+      const pub = await ctx.session(1);
+      await c.subscribe(ch);
+      for (let i = 0; i < n; i++) await pub.send({ type: 'request', id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } });
+      const got = await collectPushes(c, ch, n, ctx.waitMs);
+      await ctx.sleep(grace(ctx));
+      const all = pushesOf(c, ch);
+      ctx.check('SUB-6', all.length === n, `received ${all.length} pushes for ${n} publishes`);
+      for (let i = 1; i < got.length; i++) {
+        const a = got[i - 1]!.position;
+        const b = got[i]!.position;
+        if (!ctx.check('SUB-6', a.epoch === b.epoch && b.offset === a.offset + 1, `push ${i + 1} at ${posText(b)} follows ${posText(a)}`)) break;
+      }
+      const datas = new Set(all.map((p) => p.data));
+      ctx.check('SUB-6', datas.size === all.length, 'a push was delivered twice');
+    },
+  },
+  {
+    id: 'sub.unsubscribe',
+    title: 'acknowledges unsubscribe (also of a channel not subscribed) and sends no push of it afterwards',
+    rules: ['SUB-7'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const ch = ctx.channel();
+      const c = await ctx.session(0);
+      const pub = await ctx.session(1);
+      await c.subscribe(ch);
+      await pub.publish(ch, 'before');
+      await collectPushes(c, ch, 1, ctx.waitMs);
+      await c.send({ type: 'unsubscribe', channel: ch });
+      await c.next('unsubscribed', { where: (m) => m.channel === ch, what: `"unsubscribed" for ${ch}` });
+      const ackIndex = c.inbox.findIndex((e) => e.msg.type === 'unsubscribed');
+      for (let i = 0; i < 3; i++) await pub.publish(ch, `after-${i}`);
+      await ctx.sleep(grace(ctx));
+      const late = c.inbox.slice(ackIndex + 1).filter((e) => e.msg.type === 'push' && e.msg.channel === ch);
+      ctx.check('SUB-7', late.length === 0, `${late.length} pushes of ${ch} arrived after "unsubscribed"`);
+      const never = ctx.channel('never');
+      await c.send({ type: 'unsubscribe', channel: never });
+      const m = await c.waitFor((x) => x.type === 'error' || (x.type === 'unsubscribed' && x.channel === never), ctx.waitMs, `an answer to unsubscribe ${never}`);
+      ctx.check('SUB-7', m.type === 'unsubscribed', `unsubscribe of a channel not subscribed answered ${JSON.stringify(m).slice(0, 120)}`);
+    },
+  },
+  {
+    id: 'sub.resume',
+    title: 'a subscribe with since inside history replays the missed pushes in order, then live pushes',
+    rules: ['SUB-8'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const k = Math.min(3, ctx.params.historySize);
+      if (k < 1) ctx.skip('the server advertises historySize 0: nothing can be replayed');
+      const ch = ctx.channel();
+      const pub = await ctx.session(1);
+      let c = await ctx.session(0);
+      await c.subscribe(ch);
+      await pub.publish(ch, 'seen-1');
+      await pub.publish(ch, 'seen-2');
+      const seen = await collectPushes(c, ch, 2, ctx.waitMs);
+      ctx.require('SUB-8', seen.length === 2, `received ${seen.length} of 2 pushes before disconnecting`);
+      const last = seen[1]!.position;
+      c.close();
+      await c.waitClose(ctx.waitMs);
+      const missed: Position[] = [];
+      for (let i = 0; i < k; i++) missed.push(await pub.publish(ch, `missed-${i}`));
+      c = await ctx.session(0);
+      const s = await c.subscribe(ch, last);
+      ctx.require('SUB-8', s.resume === 'replayed', `resume from ${posText(last)} answered resume ${JSON.stringify(s.resume)}, expected "replayed"`);
+      ctx.check('SUB-8', s.replayed === k, `replayed ${s.replayed}, expected ${k}`);
+      const got = await collectPushes(c, ch, k, ctx.waitMs);
+      ctx.check('SUB-8', got.length >= k, `received ${got.length} of ${k} replayed pushes`);
+      for (let i = 0; i < Math.min(k, got.length); i++) {
+        ctx.check('SUB-8', got[i]!.position.offset === missed[i]!.offset && got[i]!.position.epoch === missed[i]!.epoch, `replayed push ${i + 1} at ${posText(got[i]!.position)}, expected ${posText(missed[i])}`);
+        ctx.check('SUB-8', got[i]!.replay === true, `replayed push ${i + 1} lacks replay: true`);
+        ctx.check('SUB-8', got[i]!.data === `missed-${i}`, `replayed push ${i + 1} carries ${JSON.stringify(got[i]!.data)}`);
+      }
+      const live = await pub.publish(ch, 'live');
+      const after = await collectPushes(c, ch, k + 1, ctx.waitMs);
+      const l = after[k];
+      ctx.check('SUB-8', !!l && l.position.offset === live.offset && !l.replay, `the live push after the replay is ${l ? `${posText(l.position)} replay=${l.replay}` : 'missing'}, expected ${posText(live)}`);
+      await ctx.sleep(grace(ctx));
+      ctx.check('SUB-8', pushesOf(c, ch).length === k + 1, `received ${pushesOf(c, ch).length} pushes after resuming, expected ${k + 1} (a gap or a duplicate)`);
+    },
+  },
+  {
+    id: 'sub.resume-unavailable',
+    title: 'a since the server cannot replay (unknown epoch, ahead, older than history) gets resume "unavailable"',
+    rules: ['SUB-9'],
+    needs: ['tokens:2'],
+    timeoutMs: (p) => 20_000 + Math.ceil((p.historySize + 4) / Math.max(1, p.rateLimit.messages - 4)) * p.rateLimit.windowMs * 1.3,
+    async run(ctx) {
+      const ch = ctx.channel();
+      const pub = await ctx.session(1);
+      const head = await pub.publish(ch, 'x');
+      const c = await ctx.session(0);
+      const cases: [string, Position][] = [
+        ['an unknown epoch', { epoch: `no-such-epoch-${ctx.env.runId}`, offset: 1 }],
+        ['an offset ahead of the channel', { epoch: head.epoch, offset: head.offset + 50 }],
+      ];
+      for (const [what, since] of cases) {
+        const s = await c.subscribe(ch, since);
+        ctx.check('SUB-9', s.resume === 'unavailable', `since ${what} (${posText(since)}) answered resume ${JSON.stringify(s.resume)}`);
+        await c.send({ type: 'unsubscribe', channel: ch });
+        await c.next('unsubscribed', { where: (m) => m.channel === ch });
+      }
+      const h = ctx.params.historySize;
+      if (h > 120) {
+        ctx.note(`"older than history" not checked: historySize ${h} would need ${h + 2} publishes`);
+        return;
+      }
+      const old = ctx.channel('old');
+      const first = await pub.publish(old, 0);
+      for (let i = 0; i < h + 1; i++) await pub.publish(old, i + 1);
+      const s = await c.subscribe(old, first);
+      ctx.check('SUB-9', s.resume === 'unavailable', `since an offset older than the ${h}-push history answered resume ${JSON.stringify(s.resume)}`);
+    },
+  },
+  {
+    id: 'sub.ack-before-push',
+    title: 'no push before its subscribed; live pushes after it come after subscribed.position',
+    rules: ['SUB-11'],
+    needs: ['tokens:2'],
+    async run(ctx) {
+      const ch = ctx.channel();
+      const pub = await ctx.session(1);
+      const c = await ctx.session(0);
+      const n = Math.min(12, Math.max(4, ctx.params.rateLimit.messages - 8));
+      // Publishes race the subscribe: whatever order the server picks, SUB-11 must hold (the wire
+      // toolkit checks every push against the last subscribed of its channel).
+      for (let i = 0; i < n; i++) {
+        await pub.send({ type: 'request', id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } });
+        if (i === Math.floor(n / 2)) await c.send({ type: 'subscribe', channel: ch });
+      }
+      const s = await c.next('subscribed', { where: (m) => m.channel === ch });
+      for (let i = 0; i < n; i++) await pub.next('response', { where: (m) => m.requestId === `p${i}` });
+      await ctx.sleep(grace(ctx));
+      const got = pushesOf(c, ch);
+      const head = pub.received((m) => m.type === 'response').reduce((mx, r) => Math.max(mx, ((r as { data?: { position?: Position } }).data?.position?.offset ?? 0)), 0);
+      ctx.check('SUB-11', got.length === head - s.position.offset, `subscribed at ${posText(s.position)}, channel head ${head}: received ${got.length} pushes, expected ${head - s.position.offset}`);
+      ctx.note(`subscribed at offset ${s.position.offset} of ${head}; ${got.length} live pushes`);
+    },
+  },
+];

@@ -1,0 +1,37 @@
+/** Small helpers shared by the cases. */
+import type { Conn } from '../wire/conn.js';
+import type { CaseContext } from '../context.js';
+import type { Position, PushMessage } from '../../schemas/v1/index.js';
+
+/** Time for stray messages to show up after an exchange (duplicates, late pushes). */
+export function grace(ctx: CaseContext): number {
+  return ctx.ms(400);
+}
+
+/** Pushes of `channel` received so far on `conn`. */
+export function pushesOf(conn: Conn, channel: string): PushMessage[] {
+  return conn.received((m) => m.type === 'push' && m.channel === channel) as PushMessage[];
+}
+
+/** Waits until `conn` has received `n` pushes of `channel` (or the wait ends); returns them. */
+export async function collectPushes(conn: Conn, channel: string, n: number, timeoutMs: number): Promise<PushMessage[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (pushesOf(conn, channel).length < n && Date.now() < deadline && !conn.closed) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pushesOf(conn, channel);
+}
+
+export const posText = (p: Position | undefined) => (p ? `${p.epoch}/${p.offset}` : 'none');
+
+/** A JSON request text of exactly `size` bytes (ASCII), for the payload limit (LIMIT-1). */
+export function paddedEcho(id: string, size: number): string {
+  const base = JSON.stringify({ type: 'request', id, action: 'echo', payload: '' });
+  const pad = size - base.length;
+  if (pad < 0) throw new Error(`cannot build a ${size}-byte message`);
+  return JSON.stringify({ type: 'request', id, action: 'echo', payload: 'x'.repeat(pad) });
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
