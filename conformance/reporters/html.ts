@@ -4,7 +4,7 @@ import type { CaseResult, SuiteReport } from '../types.js';
 const esc = (s: unknown) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:1.5em}table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+h1{font-size:1.5em}table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}td:first-child{white-space:nowrap}
 .o{font-weight:600;padding:1px 6px;border-radius:3px;color:#fff}.pass{background:#2a7d2a}.fail{background:#c0392b}.warn{background:#d68910}.info{background:#2e86c1}.skip{background:#888}.untested{background:#bbb}
 details{border:1px solid #ddd;border-radius:4px;margin:.4em 0;padding:.3em .6em}summary{cursor:pointer}
 .tr td{font:12px/1.3 ui-monospace,monospace;white-space:pre-wrap;word-break:break-all}.out{color:#1a5276}.in{color:#186a3b}.event{color:#7b241c}
