@@ -68,6 +68,25 @@ export const pubsubCases: CaseDef[] = [
     },
   },
   {
+    id: 'sub.repeat-in-flight',
+    title: 'two resuming subscribes sent back to back each get a resume verdict',
+    rules: ['SUB-3', 'SUB-9'],
+    async run(ctx) {
+      // The second subscribe arrives before the first is acknowledged: whichever of SUB-9 (it starts
+      // the subscription) or SUB-3 (it repeats it) applies, an unknown epoch must answer "unavailable".
+      const ch = ctx.channel();
+      const c = await ctx.session(0);
+      const since = { epoch: 'mooring-conformance-unknown-epoch', offset: 0 };
+      await c.send({ type: 'subscribe', channel: ch, since });
+      await c.send({ type: 'subscribe', channel: ch, since });
+      for (const which of ['first', 'second']) {
+        const m = await c.waitFor((x) => x.type === 'subscribed' && x.channel === ch, ctx.waitMs, `the ${which} subscribed`);
+        const resume = m.type === 'subscribed' ? m.resume : undefined;
+        ctx.check(resume === undefined ? 'SUB-3' : 'SUB-9', resume === 'unavailable', `the ${which} subscribed answered resume ${JSON.stringify(resume)} to an unknown epoch, expected "unavailable"`);
+      }
+    },
+  },
+  {
     id: 'sub.forbidden',
     title: "refuses user:<other user> with error forbidden naming the channel",
     rules: ['SUB-4'],

@@ -47,4 +47,19 @@ describe('ConnSubscriptions', () => {
     expect(subs.resubscribe('c', { epoch: 'e', offset: 4 })).toMatchObject({ resume: 'replayed', replayed: 0 });
     expect(subs.resubscribe('c', { epoch: 'e', offset: 1 })).toMatchObject({ resume: 'unavailable' });
   });
+
+  it('SUB-3, SUB-9: repeat subscribes received while the first is pending are acked after it, each with its own resume verdict', () => {
+    const subs = new ConnSubscriptions();
+    subs.begin('c', 1);
+    expect(subs.resubscribe('c', { epoch: 'other', offset: 0 })).toBeNull(); // pending: acked on completion
+    expect(subs.resubscribe('c')).toBeNull();
+    expect(subs.resubscribe('c', { epoch: 'e', offset: 3 })).toBeNull();
+    const out = subs.complete('c', 1, { head: { epoch: 'e', offset: 3 } });
+    expect(out).toEqual([
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 } },
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 }, resume: 'unavailable' },
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 } },
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 }, resume: 'replayed', replayed: 0 },
+    ]);
+  });
 });

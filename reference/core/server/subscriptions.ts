@@ -11,7 +11,8 @@ import type { Position, PushMessage, ServerMessage } from '../../../schemas/v1/i
 import type { ChannelPush, ChannelRead, ConnId } from './types.js';
 
 type Sub =
-  | { state: 'pending'; fetchId: number; since?: Position; buffer: ChannelPush[]; extraAcks: number }
+  /** `repeats`: the `since` of each further subscribe received while pending, acked on completion (SUB-3). */
+  | { state: 'pending'; fetchId: number; since?: Position; buffer: ChannelPush[]; repeats: (Position | undefined)[] }
   | { state: 'active'; last: Position };
 
 /** Whether `p` comes after `last` (a different epoch always does: the channel history was reset). */
@@ -38,16 +39,10 @@ export class ConnSubscriptions {
   resubscribe(channel: string, since?: Position): ServerMessage | null {
     const sub = this.subs.get(channel)!;
     if (sub.state === 'pending') {
-      sub.extraAcks++; // acked when the first subscribe's read completes
+      sub.repeats.push(since); // acked, with its own resume verdict, when the first subscribe's read completes
       return null;
     }
-    // Everything after `last` reaches this connection live; only `since == last` is a resume with nothing missed.
-    const resume = since
-      ? since.epoch === sub.last.epoch && since.offset === sub.last.offset
-        ? ({ resume: 'replayed', replayed: 0 } as const)
-        : ({ resume: 'unavailable' } as const)
-      : {};
-    return { type: 'subscribed', channel, position: sub.last, ...resume };
+    return repeatAck(channel, sub.last, since);
   }
 
   /** Whether `fetchId` is the read the channel's pending subscription waits for. */
@@ -57,7 +52,7 @@ export class ConnSubscriptions {
   }
 
   begin(channel: string, fetchId: number, since?: Position): void {
-    this.subs.set(channel, { state: 'pending', fetchId, since, buffer: [], extraAcks: 0 });
+    this.subs.set(channel, { state: 'pending', fetchId, since, buffer: [], repeats: [] });
   }
 
   remove(channel: string): boolean {
@@ -98,10 +93,23 @@ export class ConnSubscriptions {
       last = p.position;
       out.push(pushMessage(p));
     }
-    for (let i = 0; i < sub.extraAcks; i++) out.push({ type: 'subscribed', channel, position: last });
+    for (const since of sub.repeats) out.push(repeatAck(channel, last, since));
     this.subs.set(channel, { state: 'active', last });
     return out;
   }
+}
+
+/**
+ * SUB-3: the ack of a repeated subscribe. Everything after `last` reaches the connection live, so only
+ * `since == last` is a resume with nothing missed; any other `since` cannot be honoured (SUB-9).
+ */
+function repeatAck(channel: string, last: Position, since: Position | undefined): ServerMessage {
+  const resume = since
+    ? since.epoch === last.epoch && since.offset === last.offset
+      ? ({ resume: 'replayed', replayed: 0 } as const)
+      : ({ resume: 'unavailable' } as const)
+    : {};
+  return { type: 'subscribed', channel, position: last, ...resume };
 }
 
 export function pushMessage(p: ChannelPush, replay = false): PushMessage {
