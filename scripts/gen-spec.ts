@@ -141,6 +141,7 @@ export function renderCloseCodes(): string {
 const IN_TEXT: Record<ErrorCodeInfo['in'], string> = {
   error: '`error` message',
   response: 'failed `response`',
+  error_or_response: '`error` message or failed `response`',
   client: 'client-side only',
 };
 

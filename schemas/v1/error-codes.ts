@@ -5,18 +5,21 @@
  */
 export interface ErrorCodeInfo {
   code: string;
-  /** Where the code appears. */
-  in: 'error' | 'response' | 'client';
+  /**
+   * Where the code appears: an `error` message, a failed `response`, both (`error_or_response`: the
+   * meaning says which message gets which), or only in a client's local reports (`client`).
+   */
+  in: 'error' | 'response' | 'error_or_response' | 'client';
   meaning: string;
   rules: string[];
 }
 
 export const ERROR_CODES = {
   invalid_json: { code: 'invalid_json', in: 'error', meaning: 'A text frame was not valid JSON. The connection stays open.', rules: ['ERR-1'] },
-  invalid_message: { code: 'invalid_message', in: 'error', meaning: 'A message failed the schema (unknown type, missing or ill-typed field, bad channel name). The connection stays open.', rules: ['ERR-2', 'SUB-1'] },
+  invalid_message: { code: 'invalid_message', in: 'error', meaning: 'A message failed the schema (unknown type, missing or ill-typed field, bad channel name); the text says which field. The `error` carries no `requestId` or `channel`, and a malformed `request` gets no `response`. The connection stays open.', rules: ['ERR-2', 'SUB-1'] },
   binary_not_supported: { code: 'binary_not_supported', in: 'error', meaning: 'A binary frame arrived; v1 carries JSON text frames only. The connection stays open.', rules: ['VER-6'] },
-  duplicate_request_id: { code: 'duplicate_request_id', in: 'error', meaning: 'A request reused the id of a request still pending on this connection; it is not executed.', rules: ['REQ-4'] },
-  forbidden: { code: 'forbidden', in: 'error', meaning: 'The user may not subscribe or publish to this channel.', rules: ['SUB-4'] },
+  duplicate_request_id: { code: 'duplicate_request_id', in: 'error', meaning: 'A request reused the id of a request still pending on this connection; it is not executed. `requestId` is that shared id: the pending request is still answered and is not failed by this error.', rules: ['REQ-4'] },
+  forbidden: { code: 'forbidden', in: 'error_or_response', meaning: 'The user may not use this channel: a refused `subscribe` gets an `error` naming the channel (SUB-4); a refused request, such as the `publish` action of the conformance profile (CONF-2), gets a failed `response`.', rules: ['SUB-4', 'CONF-2'] },
   subscription_limit: { code: 'subscription_limit', in: 'error', meaning: 'The connection already has maxSubscriptions channels.', rules: ['LIMIT-4'] },
   user_mismatch: { code: 'user_mismatch', in: 'error', meaning: 'An in-band re-auth presented a valid token of another user; the session keeps its identity.', rules: ['AUTH-9'] },
   unknown_action: { code: 'unknown_action', in: 'response', meaning: 'No handler exists for the request action.', rules: ['REQ-2'] },

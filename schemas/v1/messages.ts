@@ -75,6 +75,7 @@ export interface RequestMessage {
   type: 'request';
   id: RequestId;
   action: ActionName;
+  /** The action's input: any JSON value, including null; absent when there is none. */
   payload?: Json;
 }
 
@@ -174,7 +175,10 @@ export interface SessionParams {
    * @minimum 0
    */
   historySize: number;
-  /** `single`: a newer session of the same user closes the older one (SESS-1). */
+  /**
+   * `single`: a newer session of the same user closes the older one; `multiple`: sessions of one user
+   * coexist independently (SESS-1).
+   */
   sessionPolicy: 'single' | 'multiple';
   /**
    * When the token used for this session expires (ms since the Unix epoch), or null if it does not (AUTH-8).
@@ -188,7 +192,10 @@ export interface AuthenticatedMessage {
   type: 'authenticated';
   /** @maxLength 256 */
   userId: string;
-  /** @maxLength 128 */
+  /**
+   * New for every connection (a reconnect gets a new one); unchanged by in-band re-authentication.
+   * @maxLength 128
+   */
   sessionId: string;
   protocol: 'mooring.v1';
   params: SessionParams;
@@ -262,7 +269,10 @@ export interface PushMessage {
    * @TJS-type integer
    */
   ts: number;
-  /** True when this push is a replay after a resume (SUB-8). */
+  /**
+   * True when this push is a replay after a resume (SUB-8). Absent on live pushes (the reference
+   * server never sends `false`); receivers treat an absent `replay` as false.
+   */
   replay?: boolean;
 }
 

@@ -291,7 +291,7 @@ describe('error-code registry', () => {
   it.each(codes)('%s is well-formed and cites existing rules', (key, e) => {
     expect(e.code).toBe(key);
     expect(e.code).toMatch(/^[a-z][a-z_]*$/);
-    expect(['error', 'response', 'client']).toContain(e.in);
+    expect(['error', 'response', 'error_or_response', 'client']).toContain(e.in);
     expect(e.meaning.length).toBeGreaterThan(0);
     expect(e.rules.length).toBeGreaterThan(0);
     for (const id of e.rules) expect(activeIds.has(id), `${key} cites ${id}`).toBe(true);
