@@ -1,9 +1,10 @@
 /** Console reporter: a line per case while running, then a summary grouped by spec area. */
 import type { CaseDef, CaseResult, Outcome, SuiteReport } from '../types.js';
+import { redact } from '../wire/redact.js';
 
 /** One line, at most 220 characters (messages may quote a server's stack trace). */
 const line1 = (s: string) => {
-  const t = s.replace(/\s*\n\s*/g, ' ⏎ ');
+  const t = redact(s).replace(/\s*\n\s*/g, ' ⏎ ');
   return t.length > 220 ? `${t.slice(0, 219)}…` : t;
 };
 
@@ -27,7 +28,7 @@ export function consoleReporter(opts: ConsoleOptions = {}) {
   const live = opts.live ?? (!!process.stdout.isTTY && !process.env.CI);
   return {
     start(target: string, cases: number) {
-      write(`mooring test: ${cases} cases against ${target}\n`);
+      write(`mooring test: ${cases} cases against ${redact(target)}\n`);
     },
     /** On a terminal, a transient "running" line (cases adapted to a 25 s heartbeat take a while). */
     caseStart(c: CaseDef, i: number, n: number) {

@@ -1,5 +1,6 @@
 /** Self-contained HTML report: summary, rules, and per case what was sent and received. */
 import type { CaseResult, SuiteReport } from '../types.js';
+import { redactDeep } from '../wire/redact.js';
 
 const esc = (s: unknown) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
@@ -23,7 +24,8 @@ function caseHtml(c: CaseResult): string {
 ${rows ? `<details><summary>Transcript (${c.transcript.length} entries; ms since the case started)</summary><table class="tr"><tr><th>ms</th><th>conn</th><th>frame</th><th>data</th></tr>${rows}</table></details>` : ''}</details>`;
 }
 
-export function toHtml(r: SuiteReport): string {
+export function toHtml(report: SuiteReport): string {
+  const r = redactDeep(report); // no token in a CI artifact (AUTH-6)
   const t = r.totals;
   const areas = [...new Set(r.cases.map((c) => c.area))];
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mooring test — ${esc(r.target.url)}</title><style>${CSS}</style></head><body>

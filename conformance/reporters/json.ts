@@ -7,7 +7,8 @@
  *     durationMs, transcript: [{t, conn, dir, kind, data}]}] }
  */
 import type { SuiteReport } from '../types.js';
+import { redactDeep } from '../wire/redact.js';
 
 export function toJson(report: SuiteReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return `${JSON.stringify(redactDeep(report), null, 2)}\n`; // no token in a CI artifact (AUTH-6)
 }

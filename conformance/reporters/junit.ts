@@ -1,5 +1,6 @@
 /** JUnit XML reporter: one testsuite per spec area, one testcase per case (warn fails only with --strict). */
 import type { CaseResult, SuiteReport } from '../types.js';
+import { redactDeep } from '../wire/redact.js';
 
 export function xmlEscape(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
@@ -17,7 +18,8 @@ function testcase(c: CaseResult, strict: boolean): string {
   return sysout ? `${head}>${sysout}\n    </testcase>` : `${head}/>`;
 }
 
-export function toJunit(report: SuiteReport): string {
+export function toJunit(original: SuiteReport): string {
+  const report = redactDeep(original); // no token in a CI artifact (AUTH-6)
   const areas = new Map<string, CaseResult[]>();
   for (const c of report.cases) areas.set(c.area, [...(areas.get(c.area) ?? []), c]);
   const isFail = (c: CaseResult) => c.outcome === 'fail' || (report.strict && c.outcome === 'warn');

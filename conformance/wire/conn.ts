@@ -14,6 +14,7 @@ import {
   type ResponseMessage,
 } from '../../schemas/v1/index.js';
 import type { CloseSeen } from '../types.js';
+import { redact } from './redact.js';
 
 /** What a connection reports to the case that owns it. */
 export interface WireHost {
@@ -52,7 +53,9 @@ export class ProfileError extends Error {
 }
 export class HandshakeRefused extends Error {
   constructor(public status: number, public body: string) {
-    super(status ? `handshake refused with HTTP ${status}` : `connection failed: ${body}`);
+    super(status ? `handshake refused with HTTP ${status}` : `connection failed: ${redact(body)}`);
+    // A refusal body may echo the request (URL query and all): never carry a token into a report.
+    this.body = redact(body);
   }
 }
 
@@ -82,12 +85,7 @@ export function closeReasonProblem(code: number, reason: Buffer): string | undef
   return undefined;
 }
 
-/** Reports are CI artifacts: tokens never appear in transcripts (in auth messages or a URL query). */
-export function redact(text: string): string {
-  return text
-    .replace(/("token"\s*:\s*")([^"]*)(")/g, (_, a: string, t: string, b: string) => `${a}<redacted ${t.length} chars>${b}`)
-    .replace(/([?&]token=)[^&\s]*/g, '$1<redacted>');
-}
+export { redact };
 
 const clip = (s: string, n = 400) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
 
@@ -132,8 +130,8 @@ export class Conn {
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d.length + body.length < 2000 ? d : ''));
         const done = () => {
-          host.record(this.label, 'event', 'http', `HTTP ${res.statusCode} ${clip(body, 200)}`);
-          if (looksInternal(body)) host.violation('ERR-3', `handshake refusal body looks like it leaks internals: ${clip(body, 120)}`);
+          host.record(this.label, 'event', 'http', `HTTP ${res.statusCode} ${clip(redact(body), 200)}`);
+          if (looksInternal(body)) host.violation('ERR-3', `handshake refusal body looks like it leaks internals: ${clip(redact(body), 120)}`);
           reject(new HandshakeRefused(res.statusCode ?? 0, body));
           req.destroy();
         };
@@ -142,7 +140,7 @@ export class Conn {
         setTimeout(done, 1000).unref();
       });
       this.ws.once('error', (e) => {
-        host.record(this.label, 'event', 'error', e.message);
+        host.record(this.label, 'event', 'error', redact(e.message));
         reject(new HandshakeRefused(0, e.message));
       });
     });
@@ -179,7 +177,7 @@ export class Conn {
       return;
     }
     const text = data.toString('utf8');
-    this.host.record(this.label, 'in', 'text', clip(text));
+    this.host.record(this.label, 'in', 'text', clip(redact(text)));
     const parsed = parseServerFrame(text);
     let msg: ServerMessage | undefined;
     if (parsed.kind === 'invalid_json') {

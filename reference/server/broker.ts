@@ -22,29 +22,98 @@ export interface Broker {
 export interface MemoryBrokerOptions {
   /** Pushes kept per channel. @default 100 */
   historySize?: number;
-  /** The epoch of every channel of this broker. @default 16 random hex digits */
+  /** The epoch of every channel of this broker (channels re-created after an eviction get a derived one). @default 16 random hex digits */
   epoch?: string;
+  /**
+   * Channels whose history is kept. Beyond it, the least recently published channels that nobody
+   * listens to are forgotten, so a peer publishing to ever new channel names cannot grow memory
+   * without bound (ERR-4). A forgotten channel comes back in a new epoch: a resume into it gets
+   * `resume: "unavailable"` (SUB-9), never someone else's pushes. @default 10_000
+   */
+  maxChannels?: number;
+  /** Approximate bytes (JSON length of `data`) kept over all channels' history; evicts as `maxChannels` does. @default 256 MiB */
+  maxHistoryBytes?: number;
+}
+
+interface Kept {
+  history: ChannelHistory;
+  /** JSON length of each retained push's data, oldest first (mirrors the history's retained items). */
+  sizes: number[];
+  bytes: number;
 }
 
 export class MemoryBroker implements Broker {
   readonly epoch: string;
   private readonly historySize: number;
-  private readonly channels = new Map<string, ChannelHistory>();
+  private readonly maxChannels: number;
+  private readonly maxHistoryBytes: number;
+  /** In least-recently-published order (a publish moves its channel to the end). */
+  private readonly channels = new Map<string, Kept>();
   private readonly listeners = new Map<string, Set<(p: ChannelPush) => void>>();
+  /** Bumped at every eviction: a channel created afterwards cannot reuse an evicted one's positions. */
+  private generation = 0;
+  private bytes = 0;
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.historySize = options.historySize ?? 100;
     this.epoch = options.epoch ?? randomBytes(8).toString('hex');
+    this.maxChannels = options.maxChannels ?? 10_000;
+    this.maxHistoryBytes = options.maxHistoryBytes ?? 256 * 1024 * 1024;
   }
 
-  private history(channel: string): ChannelHistory {
-    let h = this.channels.get(channel);
-    if (!h) this.channels.set(channel, (h = new ChannelHistory(channel, this.epoch, this.historySize)));
-    return h;
+  /** The epoch of channels created now: the base epoch until the first eviction. */
+  private currentEpoch(): string {
+    return this.generation === 0 ? this.epoch : `${this.epoch.slice(0, 48)}~${this.generation.toString(36)}`;
+  }
+
+  private kept(channel: string): Kept {
+    let k = this.channels.get(channel);
+    if (!k) {
+      this.channels.set(channel, (k = { history: new ChannelHistory(channel, this.currentEpoch(), this.historySize), sizes: [], bytes: 0 }));
+      this.evict();
+    }
+    return k;
+  }
+
+  /** ERR-4: forgets the least recently published channels nobody listens to while over a bound. */
+  private evict(): void {
+    // Every listened channel is kept (subscribe creates it), so this many can be evicted at most.
+    if (this.channels.size <= this.listeners.size) return;
+    let scan = this.channels.size;
+    for (const [channel, k] of this.channels) {
+      if (scan-- <= 0 || (this.channels.size <= this.maxChannels && this.bytes <= this.maxHistoryBytes)) return;
+      this.channels.delete(channel);
+      if (this.listeners.has(channel)) {
+        this.channels.set(channel, k); // live channels stay (bounded by subscriptions); move it to the end
+        continue;
+      }
+      this.bytes -= k.bytes;
+      this.generation++;
+    }
   }
 
   async publish(channel: string, data: unknown, ts: number): Promise<ChannelPush> {
-    const push = this.history(channel).append(data, ts);
+    const k = this.kept(channel);
+    this.channels.delete(channel);
+    this.channels.set(channel, k); // most recently published last
+    const push = k.history.append(data, ts);
+    if (this.historySize > 0) {
+      let size = 0;
+      try {
+        size = JSON.stringify(data)?.length ?? 0;
+      } catch {
+        // not JSON (the push will fail to go out anyway): count it as empty
+      }
+      k.sizes.push(size);
+      k.bytes += size;
+      this.bytes += size;
+      if (k.sizes.length > this.historySize) {
+        const gone = k.sizes.shift()!;
+        k.bytes -= gone;
+        this.bytes -= gone;
+      }
+      if (this.bytes > this.maxHistoryBytes) this.evict();
+    }
     for (const l of [...(this.listeners.get(channel) ?? [])]) l(push);
     return push;
   }
@@ -54,6 +123,7 @@ export class MemoryBroker implements Broker {
     if (!s) this.listeners.set(channel, (s = new Set()));
     const fn = (p: ChannelPush) => onPush(p); // a distinct function per subscription
     s.add(fn);
+    this.kept(channel); // a listened channel keeps its epoch from the read to its first push
     return () => {
       s.delete(fn);
       if (!s.size && this.listeners.get(channel) === s) this.listeners.delete(channel);
@@ -61,8 +131,13 @@ export class MemoryBroker implements Broker {
   }
 
   async read(channel: string, since?: Position): Promise<ChannelRead> {
-    const h = this.channels.get(channel);
-    return h ? h.read(since) : new ChannelHistory(channel, this.epoch, 0).read(since);
+    const k = this.channels.get(channel);
+    return k ? k.history.read(since) : new ChannelHistory(channel, this.currentEpoch(), 0).read(since);
+  }
+
+  /** Channels whose history is kept (for tests: the bound holds). */
+  channelCount(): number {
+    return this.channels.size;
   }
 
   /** Live listeners (for tests: no leaks after connections close). */

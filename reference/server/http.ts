@@ -41,6 +41,8 @@ export function createHttpHandler(deps: HttpDeps) {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A request target such as `//host:99999/x` is no URL: a client error, not a server one.
+    if (!URL.canParse(req.url ?? '/', 'http://localhost')) return json(res, 400, { error: 'bad_request' });
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz' && method === 'GET') {

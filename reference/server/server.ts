@@ -231,7 +231,20 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
 
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      // ERR-4: nothing a peer sends in a handshake may take the server down.
+      if (strict) throw err;
+      log('error', 'handshake_rejected', { status: 500, reason: 'internal_error', ip: req.socket.remoteAddress, detail: String((err as Error)?.message ?? err) });
+      socket.destroy();
+    }
+  });
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // ERR-4: a request target such as `//host:99999/ws` is not a valid URL; `new URL` would throw.
+    const url = URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;
+    if (url === null) return refuse(socket, 400, 'bad_request', req, '(invalid)');
     const path = url.pathname; // never log the query: it may hold a token
     if (path !== o.path) return refuse(socket, 404, 'not_found', req, path);
     if (shuttingDown) return refuse(socket, 503, 'shutting_down', req, path); // SHUT-1
@@ -243,7 +256,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     const ip = req.socket.remoteAddress ?? 'unknown';
     if ((perIp.get(ip) ?? 0) >= o.maxConnectionsPerIp) return refuse(socket, 429, 'too_many_connections', req, path); // LIMIT-2
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, ip, req.headers.origin, urlToken));
-  });
+  }
 
   function onConnection(ws: WebSocket, ip: string, origin: string | undefined, urlToken: string | undefined): void {
     const conn = nextConn++;

@@ -5,7 +5,7 @@
  * against a running server.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import type { TokenRecord } from '../core/server/index.js';
 
 export interface StoredToken {
@@ -111,9 +111,7 @@ export class FileTokenStore implements TokenStore {
     const run = this.writing.then(async () => {
       await this.load();
       const all = [...this.byHash.values(), ...items];
-      const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
-      await rename(tmp, this.path); // atomic: a running server never reads half a file
+      await writeAtomically(this.path, JSON.stringify(all, null, 2) + '\n');
       for (const t of items) this.byHash.set(t.hash, t);
       this.version = await this.stamp();
     });
@@ -144,6 +142,28 @@ export class FileTokenStore implements TokenStore {
     }
     this.byHash = new Map(list.map((t) => [t.hash, t]));
     this.version = version;
+  }
+}
+
+/**
+ * AUTH-6: writes `text` to `path` so that a crash (or power loss) leaves either the old file or the new
+ * one, never a truncated one: a fresh temp file (0600, `wx`: never through a planted file or symlink),
+ * flushed to disk, then renamed over `path`. The temp file is removed when anything fails.
+ */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${Date.now()}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path); // atomic: a running server never reads half a file
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
   }
 }
 
