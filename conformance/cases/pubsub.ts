@@ -87,6 +87,22 @@ export const pubsubCases: CaseDef[] = [
     },
   },
   {
+    id: 'sub.unsubscribe-in-flight',
+    title: 'a subscribe and an unsubscribe sent back to back get subscribed, then unsubscribed',
+    rules: ['SUB-2', 'SUB-7'],
+    async run(ctx) {
+      const ch = ctx.channel();
+      const c = await ctx.session(0);
+      await c.send({ type: 'subscribe', channel: ch });
+      await c.send({ type: 'unsubscribe', channel: ch });
+      const first = await c.waitFor((x) => (x.type === 'subscribed' || x.type === 'unsubscribed') && x.channel === ch, ctx.waitMs, 'an answer to the subscribe');
+      ctx.check('SUB-2', first.type === 'subscribed', `the subscribe was answered by ${first.type}: every accepted subscribe is acknowledged, before the unsubscribe sent after it`);
+      if (first.type === 'subscribed') {
+        await c.waitFor((x) => x.type === 'unsubscribed' && x.channel === ch, ctx.waitMs, 'the unsubscribed');
+      }
+    },
+  },
+  {
     id: 'sub.forbidden',
     title: "refuses user:<other user> with error forbidden naming the channel",
     rules: ['SUB-4'],

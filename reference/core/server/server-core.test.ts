@@ -204,11 +204,29 @@ describe('ServerCore: pub/sub', () => {
     ]);
   });
 
+  it('SUB-2, SUB-3, SUB-7: subscribe, unsubscribe, subscribe sent back to back are answered in order, each subscribe acked', () => {
+    const { run, sent, login, text } = setup();
+    login(1, 'alice');
+    const [read] = text(1, { type: 'subscribe', channel: 'c' }) as any[];
+    expect(text(1, { type: 'unsubscribe', channel: 'c' })).toEqual([]);
+    expect(text(1, { type: 'subscribe', channel: 'c', since: { epoch: 'e', offset: 0 } })).toEqual([]);
+    const acts = run({ type: 'channelRead', now: 1, conn: 1, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 } } });
+    expect(sent(acts)).toEqual([
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 0 } },
+      { type: 'unsubscribed', channel: 'c' },
+    ]);
+    const again = acts.find((a) => a.type === 'readChannel') as any; // the third message starts a new subscription
+    expect(again).toMatchObject({ channel: 'c', since: { epoch: 'e', offset: 0 } });
+    expect(sent(run({ type: 'channelRead', now: 2, conn: 1, fetchId: again.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 }, missed: [] } }))).toEqual([
+      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 0 }, resume: 'replayed', replayed: 0 },
+    ]);
+  });
+
   it('SUB-3, SUB-7, LIMIT-4: idempotent subscribe, unsubscribe releases the channel, limit per connection', () => {
     const { run, sent, login, text } = setup({ maxSubscriptions: 1 });
     login(1, 'alice');
     const [read] = text(1, { type: 'subscribe', channel: 'c' }) as any[];
-    expect(text(1, { type: 'subscribe', channel: 'c' })).toEqual([]); // acked when the read completes
+    expect(text(1, { type: 'subscribe', channel: 'c' })).toEqual([]); // deferred: answered after the first ack
     const acks = sent(run({ type: 'channelRead', now: 1, conn: 1, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 } } }));
     expect(acks).toHaveLength(2);
     expect(sent(text(1, { type: 'subscribe', channel: 'c' }))).toEqual([{ type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 0 } }]);

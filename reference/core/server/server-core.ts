@@ -101,7 +101,7 @@ export class ServerCore {
             : { type: 'response', requestId: ev.requestId, success: false, error: { code: o.code, message: o.message } });
         }
         break;
-      case 'channelRead': if (touched && !touched.closing) this.onChannelRead(touched, ev.channel, ev.fetchId, ev.read); break;
+      case 'channelRead': if (touched && !touched.closing) this.onChannelRead(touched, ev.channel, ev.fetchId, ev.read, ev.now); break;
       case 'brokerPush': this.onBrokerPush(ev.push); break;
       case 'slowConsumer':
         if (touched && !touched.closing) {
@@ -184,13 +184,13 @@ export class ServerCore {
         return;
       case 'subscribe': {
         const { channel, since } = m;
+        // SUB-2, SUB-3, SUB-7: while the channel's first subscribe awaits its read, later subscribes and
+        // unsubscribes of it wait too, so every one is answered, in order, after that ack.
+        if (c.subs.state(channel) === 'pending') return c.subs.defer(m);
         if (!this.authorize(userId, channel, 'subscribe')) {
           return this.send(c, { type: 'error', code: 'forbidden', message: 'not allowed to subscribe to this channel', channel }); // SUB-4
         }
-        if (c.subs.state(channel)) {
-          const ack = c.subs.resubscribe(channel, since); // SUB-3
-          return ack ? this.send(c, ack) : undefined;
-        }
+        if (c.subs.state(channel) === 'active') return this.send(c, c.subs.resubscribe(channel, since)); // SUB-3
         if (c.subs.size >= this.params.maxSubscriptions) {
           return this.send(c, { type: 'error', code: 'subscription_limit', message: `at most ${this.params.maxSubscriptions} subscriptions per connection`, channel }); // LIMIT-4
         }
@@ -201,6 +201,7 @@ export class ServerCore {
         return;
       }
       case 'unsubscribe':
+        if (c.subs.state(m.channel) === 'pending') return c.subs.defer(m); // see subscribe
         if (c.subs.remove(m.channel)) this.unindex(m.channel, c.id);
         return this.send(c, { type: 'unsubscribed', channel: m.channel }); // SUB-7
     }
@@ -246,15 +247,21 @@ export class ServerCore {
     this.checkExpiry(c, now);
   }
 
-  private onChannelRead(c: Conn, channel: string, fetchId: number, read: Parameters<ConnSubscriptions['complete']>[2] | null): void {
+  private onChannelRead(c: Conn, channel: string, fetchId: number, read: Parameters<ConnSubscriptions['complete']>[2] | null, now: number): void {
+    let deferred;
     if (read === null) {
-      if (!c.subs.awaits(channel, fetchId)) return;
-      c.subs.remove(channel);
+      deferred = c.subs.fail(channel, fetchId);
+      if (deferred === null) return;
       this.unindex(channel, c.id);
       this.log('error', 'request_failed', { conn: c.id, channel, reason: 'broker_read_failed' });
-      return this.send(c, { type: 'error', code: 'internal_error', message: 'the subscription failed', channel });
+      this.send(c, { type: 'error', code: 'internal_error', message: 'the subscription failed', channel });
+    } else {
+      const done = c.subs.complete(channel, fetchId, read);
+      if (done === null) return;
+      for (const m of done.messages) this.send(c, m);
+      deferred = done.deferred;
     }
-    for (const m of c.subs.complete(channel, fetchId, read) ?? []) this.send(c, m);
+    for (const m of deferred) this.onMessage(c, m, now); // in arrival order, now that the channel is settled
   }
 
   private onBrokerPush(push: Parameters<ConnSubscriptions['deliver']>[0]): void {

@@ -23,7 +23,7 @@ describe('ConnSubscriptions', () => {
           };
           for (let i = 0; i < race; i++) live(h.append(0, 0)); // buffered while pending
           const read = h.read({ epoch: 'e', offset: s });
-          for (const m of subs.complete('c', 1, read) ?? []) {
+          for (const m of subs.complete('c', 1, read)?.messages ?? []) {
             out.push(m.type === 'push' ? { type: 'push', offset: m.position.offset, replay: m.replay } : { type: m.type });
           }
           for (let i = 0; i < after; i++) live(h.append(0, 0));
@@ -48,18 +48,27 @@ describe('ConnSubscriptions', () => {
     expect(subs.resubscribe('c', { epoch: 'e', offset: 1 })).toMatchObject({ resume: 'unavailable' });
   });
 
-  it('SUB-3, SUB-9: repeat subscribes received while the first is pending are acked after it, each with its own resume verdict', () => {
+  it('SUB-2, SUB-3, SUB-7: subscribes and unsubscribes of a pending channel are handed back, in order, after its ack', () => {
     const subs = new ConnSubscriptions();
     subs.begin('c', 1);
-    expect(subs.resubscribe('c', { epoch: 'other', offset: 0 })).toBeNull(); // pending: acked on completion
-    expect(subs.resubscribe('c')).toBeNull();
-    expect(subs.resubscribe('c', { epoch: 'e', offset: 3 })).toBeNull();
-    const out = subs.complete('c', 1, { head: { epoch: 'e', offset: 3 } });
-    expect(out).toEqual([
-      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 } },
-      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 }, resume: 'unavailable' },
-      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 } },
-      { type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 }, resume: 'replayed', replayed: 0 },
-    ]);
+    const later = [
+      { type: 'subscribe', channel: 'c', since: { epoch: 'other', offset: 0 } },
+      { type: 'unsubscribe', channel: 'c' },
+      { type: 'subscribe', channel: 'c' },
+    ] as const;
+    for (const m of later) subs.defer(m);
+    const done = subs.complete('c', 1, { head: { epoch: 'e', offset: 3 } });
+    expect(done?.messages).toEqual([{ type: 'subscribed', channel: 'c', position: { epoch: 'e', offset: 3 } }]);
+    expect(done?.deferred).toEqual(later);
+    expect(subs.resubscribe('c', { epoch: 'other', offset: 0 })).toMatchObject({ resume: 'unavailable' }); // SUB-9
+  });
+
+  it('SUB-2: a failed read drops the pending subscription and hands back what was deferred', () => {
+    const subs = new ConnSubscriptions();
+    subs.begin('c', 1);
+    subs.defer({ type: 'unsubscribe', channel: 'c' });
+    expect(subs.fail('c', 2)).toBeNull(); // stale read
+    expect(subs.fail('c', 1)).toEqual([{ type: 'unsubscribe', channel: 'c' }]);
+    expect(subs.state('c')).toBeUndefined();
   });
 });

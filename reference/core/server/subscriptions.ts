@@ -7,12 +7,17 @@
  * read comes back, the ack, the replay and the buffer are merged in offset order with duplicates
  * dropped, so nothing is lost or delivered twice even with an asynchronous (e.g. Redis) broker.
  */
-import type { Position, PushMessage, ServerMessage } from '../../../schemas/v1/index.js';
+import type { Position, PushMessage, ServerMessage, SubscribeMessage, UnsubscribeMessage } from '../../../schemas/v1/index.js';
 import type { ChannelPush, ChannelRead, ConnId } from './types.js';
 
+export type ChannelMessage = SubscribeMessage | UnsubscribeMessage;
+
 type Sub =
-  /** `repeats`: the `since` of each further subscribe received while pending, acked on completion (SUB-3). */
-  | { state: 'pending'; fetchId: number; since?: Position; buffer: ChannelPush[]; repeats: (Position | undefined)[] }
+  /**
+   * `deferred`: later subscribes and unsubscribes of the channel, received while it is pending; they are
+   * handled in arrival order once it is acknowledged, so every subscribe gets its own ack (SUB-2, SUB-3).
+   */
+  | { state: 'pending'; fetchId: number; since?: Position; buffer: ChannelPush[]; deferred: ChannelMessage[] }
   | { state: 'active'; last: Position };
 
 /** Whether `p` comes after `last` (a different epoch always does: the channel history was reset). */
@@ -35,24 +40,30 @@ export class ConnSubscriptions {
     return this.subs.get(channel)?.state;
   }
 
-  /** SUB-3: a subscribe of a channel already subscribed. Returns the ack to send now, if any. */
-  resubscribe(channel: string, since?: Position): ServerMessage | null {
-    const sub = this.subs.get(channel)!;
-    if (sub.state === 'pending') {
-      sub.repeats.push(since); // acked, with its own resume verdict, when the first subscribe's read completes
-      return null;
-    }
-    return repeatAck(channel, sub.last, since);
+  /**
+   * SUB-3: the ack of a subscribe of an active channel. Everything after `last` reaches the connection
+   * live, so only `since == last` is a resume with nothing missed; any other `since` cannot be honoured.
+   */
+  resubscribe(channel: string, since?: Position): ServerMessage {
+    const sub = this.subs.get(channel);
+    if (sub?.state !== 'active') throw new Error(`resubscribe of a channel that is not active: ${channel}`);
+    const resume = since
+      ? since.epoch === sub.last.epoch && since.offset === sub.last.offset
+        ? ({ resume: 'replayed', replayed: 0 } as const)
+        : ({ resume: 'unavailable' } as const)
+      : {};
+    return { type: 'subscribed', channel, position: sub.last, ...resume };
   }
 
-  /** Whether `fetchId` is the read the channel's pending subscription waits for. */
-  awaits(channel: string, fetchId: number): boolean {
-    const sub = this.subs.get(channel);
-    return sub?.state === 'pending' && sub.fetchId === fetchId;
+  /** Holds a subscribe or unsubscribe of a pending channel until its ack is sent (see `deferred`). */
+  defer(m: ChannelMessage): void {
+    const sub = this.subs.get(m.channel);
+    if (sub?.state !== 'pending') throw new Error(`defer on a channel that is not pending: ${m.channel}`);
+    sub.deferred.push(m);
   }
 
   begin(channel: string, fetchId: number, since?: Position): void {
-    this.subs.set(channel, { state: 'pending', fetchId, since, buffer: [], repeats: [] });
+    this.subs.set(channel, { state: 'pending', fetchId, since, buffer: [], deferred: [] });
   }
 
   remove(channel: string): boolean {
@@ -72,11 +83,20 @@ export class ConnSubscriptions {
     return true;
   }
 
+  /** The read of a pending subscription failed: drops it; returns its deferred messages (null when stale). */
+  fail(channel: string, fetchId: number): ChannelMessage[] | null {
+    const sub = this.subs.get(channel);
+    if (!sub || sub.state !== 'pending' || sub.fetchId !== fetchId) return null;
+    this.subs.delete(channel);
+    return sub.deferred;
+  }
+
   /**
    * The broker read of a pending subscription came back: the ack (SUB-2, SUB-8, SUB-9), the replayed
-   * pushes, then the buffered live pushes, without gap or duplicate. Null when the read is stale.
+   * pushes, then the buffered live pushes, without gap or duplicate; and the messages deferred meanwhile,
+   * for the caller to handle now. Null when the read is stale.
    */
-  complete(channel: string, fetchId: number, read: ChannelRead): ServerMessage[] | null {
+  complete(channel: string, fetchId: number, read: ChannelRead): { messages: ServerMessage[]; deferred: ChannelMessage[] } | null {
     const sub = this.subs.get(channel);
     if (!sub || sub.state !== 'pending' || sub.fetchId !== fetchId) return null;
     const out: ServerMessage[] = [];
@@ -93,23 +113,9 @@ export class ConnSubscriptions {
       last = p.position;
       out.push(pushMessage(p));
     }
-    for (const since of sub.repeats) out.push(repeatAck(channel, last, since));
     this.subs.set(channel, { state: 'active', last });
-    return out;
+    return { messages: out, deferred: sub.deferred };
   }
-}
-
-/**
- * SUB-3: the ack of a repeated subscribe. Everything after `last` reaches the connection live, so only
- * `since == last` is a resume with nothing missed; any other `since` cannot be honoured (SUB-9).
- */
-function repeatAck(channel: string, last: Position, since: Position | undefined): ServerMessage {
-  const resume = since
-    ? since.epoch === last.epoch && since.offset === last.offset
-      ? ({ resume: 'replayed', replayed: 0 } as const)
-      : ({ resume: 'unavailable' } as const)
-    : {};
-  return { type: 'subscribed', channel, position: last, ...resume };
 }
 
 export function pushMessage(p: ChannelPush, replay = false): PushMessage {
