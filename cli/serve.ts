@@ -36,7 +36,8 @@ Options (default in brackets):
   --allow-token-in-url          accept ?token= in the WebSocket URL [off]
   --token-warning DUR           token_expiring this long before a token expires [${secs(d.tokenWarningMs)}]
   --shutdown-spread DUR         spread shutdown retry hints over this window [${secs(d.shutdownSpreadMs)}]
-  --no-test-actions             do not offer the conformance actions echo, publish, sleep [offered]
+  --no-test-actions             do not offer the conformance actions echo, publish, sleep
+                                (any token holder may publish to shared channels: use in production) [offered]
   --quiet                       no JSON log lines on stderr
   -h, --help                    this help
 `;

@@ -81,12 +81,16 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     busy = true;
     try {
       while (queue.length) {
-        for (const a of core.handle(queue.shift()!)) perform(a);
+        const event = queue.shift()!;
+        try {
+          for (const a of core.handle(event)) perform(a);
+        } catch (err) {
+          // ERR-4: a bug costs at most the event that hit it, never the server nor the events queued
+          // behind it (another connection's close, say); tests (strict) see it as a failure.
+          if (strict) throw err;
+          log('error', 'request_failed', { reason: 'internal_error', event: event.type, detail: String((err as Error)?.message ?? err) });
+        }
       }
-    } catch (err) {
-      // ERR-4: a bug must not take the server down with it; tests (strict) see it as a failure.
-      if (strict) throw err;
-      log('error', 'request_failed', { reason: 'internal_error', detail: String((err as Error)?.message ?? err) });
     } finally {
       busy = false;
       queue.length = 0;

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   user_mismatch: { code: 'user_mismatch', in: 'error', meaning: 'An in-band re-auth presented a valid token of another user; the session keeps its identity.', rules: ['AUTH-9'] },
   unknown_action: { code: 'unknown_action', in: 'response', meaning: 'No handler exists for the request action.', rules: ['REQ-2'] },
   invalid_payload: { code: 'invalid_payload', in: 'response', meaning: 'The payload does not fit what the action expects.', rules: ['REQ-8'] },
-  internal_error: { code: 'internal_error', in: 'response', meaning: 'The action failed inside the server; no details are given (ERR-3).', rules: ['REQ-7'] },
+  internal_error: { code: 'internal_error', in: 'error_or_response', meaning: 'The server failed: a failed response when an action failed (REQ-7), an error message naming the channel when a subscription could not be started; no details are given (ERR-3).', rules: ['REQ-7', 'ERR-3'] },
   timeout: { code: 'timeout', in: 'client', meaning: 'The client gave up waiting for a response after its request timeout.', rules: ['REQ-5'] },
   disconnected: { code: 'disconnected', in: 'client', meaning: 'The connection ended while the request was pending; it is never replayed.', rules: ['REQ-6'] },
   closed: { code: 'closed', in: 'client', meaning: 'The application closed the client (or it stopped for good) before or while the request was pending.', rules: ['REQ-6'] },

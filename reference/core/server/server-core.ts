@@ -187,7 +187,15 @@ export class ServerCore {
         // SUB-2, SUB-3, SUB-7: while the channel's first subscribe awaits its read, later subscribes and
         // unsubscribes of it wait too, so every one is answered, in order, after that ack.
         if (c.subs.state(channel) === 'pending') return c.subs.defer(m);
-        if (!this.authorize(userId, channel, 'subscribe')) {
+        let allowed: boolean;
+        try {
+          allowed = this.authorize(userId, channel, 'subscribe');
+        } catch (err) {
+          // ERR-3, ERR-4: the operator's hook failed; the client gets a clear error, no details.
+          this.log('error', 'request_failed', { conn: c.id, channel, reason: 'authorize_failed', detail: String((err as Error)?.message ?? err) });
+          return this.send(c, { type: 'error', code: 'internal_error', message: 'the subscription failed', channel });
+        }
+        if (!allowed) {
           return this.send(c, { type: 'error', code: 'forbidden', message: 'not allowed to subscribe to this channel', channel }); // SUB-4
         }
         if (c.subs.state(channel) === 'active') return this.send(c, c.subs.resubscribe(channel, since)); // SUB-3

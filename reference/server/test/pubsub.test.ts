@@ -54,6 +54,17 @@ describe('pub/sub', () => {
     expect((await alice.subscribe('user:alice')).type).toBe('subscribed');
   });
 
+  it('ERR-3, ERR-4: an authorize hook that throws gets error internal_error naming the channel, no details; the connection keeps working', async () => {
+    const s = await start({ authorize: (_user, channel) => { if (channel === 'boom') throw new Error('SECRET db down'); return true; } });
+    const c = await auth(s, 'alice');
+    c.send({ type: 'subscribe', channel: 'boom' });
+    const e = await c.next('error');
+    expect(e).toMatchObject({ code: 'internal_error', channel: 'boom' });
+    expect(JSON.stringify(e)).not.toContain('SECRET');
+    expect((await c.subscribe('fine')).type).toBe('subscribed');
+    expect(s.logs.some((l) => l.event === 'request_failed' && (l as any).reason === 'authorize_failed')).toBe(true);
+  });
+
   it('SUB-5: pushes carry {epoch, offset} growing by 1 and a server timestamp', async () => {
     const s = await start();
     const c = await auth(s, 'alice');
