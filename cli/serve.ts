@@ -28,6 +28,7 @@ Options (default in brackets):
   --max-payload BYTES           largest inbound message, larger closes 1009 [${d.maxPayloadBytes}]
   --max-subscriptions N         subscriptions per connection [${d.maxSubscriptions}]
   --max-buffered BYTES          outbound buffer per connection before closing 4509 [${d.maxBufferedBytes}]
+  --max-pending-requests N      requests pending per connection, beyond gets error too_many_requests [${d.maxPendingRequests}]
   --history-size N              pushes kept per channel for resume [${d.historySize}]
   --session-policy single|multiple  single: a new session closes the user's older one [${d.sessionPolicy}]
   --max-connections-per-ip N    WebSocket connections per client IP, beyond gets HTTP 429 [${d.maxConnectionsPerIp}]
@@ -50,7 +51,8 @@ export function parseServeArgs(argv: string[]): ServerOptions {
       host: { type: 'string' }, port: { type: 'string' }, path: { type: 'string' }, 'tokens-file': { type: 'string' },
       'heartbeat-interval': { type: 'string' }, 'heartbeat-timeout': { type: 'string' }, 'auth-timeout': { type: 'string' },
       'request-timeout': { type: 'string' }, 'rate-limit': { type: 'string' }, 'max-payload': { type: 'string' },
-      'max-subscriptions': { type: 'string' }, 'max-buffered': { type: 'string' }, 'history-size': { type: 'string' },
+      'max-subscriptions': { type: 'string' }, 'max-buffered': { type: 'string' },
+      'max-pending-requests': { type: 'string' }, 'history-size': { type: 'string' },
       'session-policy': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
       'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
@@ -67,6 +69,7 @@ export function parseServeArgs(argv: string[]): ServerOptions {
     authTimeoutMs: dur('auth-timeout'), requestTimeoutMs: dur('request-timeout'),
     rateLimit: v['rate-limit'] === undefined ? undefined : parseRate(v['rate-limit'], '--rate-limit'),
     maxPayloadBytes: int('max-payload', 1), maxSubscriptions: int('max-subscriptions', 1), maxBufferedBytes: int('max-buffered', 1),
+    maxPendingRequests: int('max-pending-requests', 1),
     historySize: int('history-size'), sessionPolicy: policy, maxConnectionsPerIp: int('max-connections-per-ip', 1),
     allowedOrigins: v['allow-origin'], allowSameOrigin: v['no-same-origin'] ? false : undefined,
     allowTokenInUrl: v['allow-token-in-url'] || undefined, tokenWarningMs: dur('token-warning'),

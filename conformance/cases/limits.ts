@@ -1,7 +1,8 @@
-/** Limits: LIMIT-1 (payload), LIMIT-2 (per-IP), LIMIT-3 (slow consumer), LIMIT-4 (subscriptions). */
+/** Limits: LIMIT-1 (payload), LIMIT-2 (per-IP), LIMIT-3 (slow consumer), LIMIT-4 (subscriptions), LIMIT-5 (pending requests). */
+import type { SessionParams } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
 import type { Conn } from '../wire/conn.js';
-import { collectPushes, paddedEcho, pushesOf } from './util.js';
+import { collectPushes, grace, paddedEcho, pushesOf } from './util.js';
 
 /** The suite does not build messages beyond this. */
 const MAX_PAYLOAD_TESTED = 16 * 1024 * 1024;
@@ -9,6 +10,22 @@ const MAX_PAYLOAD_TESTED = 16 * 1024 * 1024;
 const PER_IP_PROBE_BOUND = 300;
 /** LIMIT-4 subscribes at most this many channels. */
 const MAX_SUBSCRIPTIONS_TESTED = 1000;
+/** LIMIT-5 keeps at most this many requests pending. */
+const MAX_PENDING_TESTED = 200;
+/** LIMIT-5 asks for no sleep longer than this (servers may bound `sleep`; the reference allows 60 s). */
+const MAX_SLEEP_MS = 55_000;
+
+/**
+ * LIMIT-5: how long the `sleep` requests must last so that all `n` of them, and one more request, can be
+ * sent within the advertised rate limit before the first one ends. Mirrors the rate governor's pacing
+ * (a budget of `messages - 2` per window widened to `windowMs * 1.1 + 250`), starting from a clean window.
+ */
+function pendingHoldMs(p: SessionParams, n: number, scale = 1): number {
+  const budget = Math.max(1, p.rateLimit.messages - 2);
+  const window = Math.ceil(p.rateLimit.windowMs * 1.1) + 250;
+  const windows = Math.ceil((n + 2) / budget);
+  return (windows - 1) * window + Math.round(n * 5 + 2_000 * scale);
+}
 
 export const limitCases: CaseDef[] = [
   {
@@ -123,6 +140,51 @@ export const limitCases: CaseDef[] = [
       await pub.publish(first, 'still');
       const got = await collectPushes(c, first, 1, ctx.waitMs);
       ctx.check('LIMIT-4', got.length === 1, 'the first subscription no longer delivers after the refused one');
+    },
+  },
+  {
+    id: 'limit.pending',
+    title: 'a request while maxPendingRequests requests are pending gets error too_many_requests with its requestId and no response; the connection stays open',
+    rules: ['LIMIT-5'],
+    timeoutMs: (p) => {
+      const n = p.maxPendingRequests;
+      if (n === undefined || n > MAX_PENDING_TESTED) return 10_000;
+      return 20_000 + p.rateLimit.windowMs * 1.5 + Math.min(pendingHoldMs(p, n), MAX_SLEEP_MS);
+    },
+    async run(ctx) {
+      const n = ctx.params.maxPendingRequests;
+      if (n === undefined) return ctx.skip('the server does not advertise maxPendingRequests');
+      if (n > MAX_PENDING_TESTED) ctx.skip(`maxPendingRequests ${n} is above the ${MAX_PENDING_TESTED} requests the suite keeps pending`);
+      const hold = pendingHoldMs(ctx.params, n, ctx.env.scale);
+      if (hold > MAX_SLEEP_MS) ctx.skip(`keeping ${n} requests pending within the rate limit needs sleeps of ${hold} ms, above the ${MAX_SLEEP_MS} ms the suite asks for`);
+      const c = await ctx.session(0);
+      // Start from a clean rate window, so that the pacing below matches the estimate.
+      await ctx.sleep(ctx.env.governor.clearInMs(ctx.users[0]!));
+      // Every sleep ends at the same moment `end`, however long the rate governor makes the sending take.
+      const end = Date.now() + hold;
+      const ids = Array.from({ length: n }, (_, i) => `pend-${i}`);
+      for (const id of ids) await c.send({ type: 'request', id, action: 'sleep', payload: { ms: Math.max(1, end - Date.now()) } });
+      const early = c.received((m) => m.type === 'response' && ids.includes(m.requestId));
+      if (early.length) ctx.skip(`a sleep request was answered before the ${n}th was sent (${JSON.stringify(early[0]).slice(0, 120)}): no limit to reach`);
+      if (Date.now() > end - ctx.ms(500)) ctx.skip(`sending ${n} requests within the rate limit took longer than the ${hold} ms sleeps`);
+      await c.send({ type: 'request', id: 'pend-over', action: 'echo', payload: 'over' });
+      const m = await c.waitFor((x) => 'requestId' in x && x.requestId === 'pend-over', ctx.waitMs, 'an answer to the request beyond maxPendingRequests').catch((e: Error) => {
+        ctx.finding('LIMIT-5', e.message);
+        return undefined;
+      });
+      if (m) {
+        ctx.note(`request ${n + 1} answered ${JSON.stringify(m).slice(0, 160)}`);
+        ctx.check('LIMIT-5', m.type === 'error' && m.code === 'too_many_requests', `request ${n + 1} (with ${n} pending) answered ${JSON.stringify(m).slice(0, 120)}, expected error too_many_requests`);
+      }
+      ctx.require('LIMIT-5', c.isOpen, 'the connection closed after the request beyond the limit');
+      // The pending requests are unaffected: each still gets its response.
+      const left = Math.max(0, end - Date.now()) + ctx.waitMs;
+      for (const id of ids) await c.next('response', { where: (r) => r.requestId === id, timeoutMs: left, what: `the response to ${id}` });
+      // A slot is free again: a new request is executed.
+      await ctx.expectAlive(c, 'LIMIT-5', 'after the pending requests were answered');
+      await ctx.sleep(grace(ctx));
+      const answered = c.received((r) => r.type === 'response' && r.requestId === 'pend-over');
+      ctx.check('LIMIT-5', answered.length === 0, `the refused request got ${answered.length} response(s): ${String(JSON.stringify(answered[0])).slice(0, 120)}`);
     },
   },
 ];

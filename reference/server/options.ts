@@ -33,6 +33,8 @@ export interface ServerOptions {
   maxPayloadBytes?: number;
   /** Subscriptions per connection (LIMIT-4). @default 100 */
   maxSubscriptions?: number;
+  /** Requests pending per connection; one more gets error too_many_requests (LIMIT-5). @default 100 */
+  maxPendingRequests?: number;
   /** Outbound bytes buffered per connection before closing it 4509 (LIMIT-3). @default 1_048_576 */
   maxBufferedBytes?: number;
   /** Pushes kept per channel for resume, when the server creates its broker (SUB-8). @default 100 */
@@ -80,6 +82,7 @@ export function sessionParams(o: ServerOptions): CoreParams {
     maxPayloadBytes: o.maxPayloadBytes ?? d.maxPayloadBytes,
     maxSubscriptions: o.maxSubscriptions ?? d.maxSubscriptions,
     maxBufferedBytes: o.maxBufferedBytes ?? d.maxBufferedBytes,
+    maxPendingRequests: o.maxPendingRequests ?? d.maxPendingRequests,
     historySize: o.historySize ?? d.historySize,
     sessionPolicy: o.sessionPolicy ?? d.sessionPolicy,
   };

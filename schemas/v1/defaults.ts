@@ -15,6 +15,7 @@ export const DEFAULT_PARAMS: Omit<SessionParams, 'tokenExpiresAt'> = {
   maxSubscriptions: 100,
   maxBufferedBytes: 1024 * 1024,
   historySize: 100,
+  maxPendingRequests: 100,
   sessionPolicy: 'single',
 };
 

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   duplicate_request_id: { code: 'duplicate_request_id', in: 'error', meaning: 'A request reused the id of a request still pending on this connection; it is not executed. `requestId` is that shared id: the pending request is still answered and is not failed by this error.', rules: ['REQ-4'] },
   forbidden: { code: 'forbidden', in: 'error_or_response', meaning: 'The user may not use this channel: a refused `subscribe` gets an `error` naming the channel (SUB-4); a refused request, such as the `publish` action of the conformance profile (CONF-2), gets a failed `response`.', rules: ['SUB-4', 'CONF-2'] },
   subscription_limit: { code: 'subscription_limit', in: 'error', meaning: 'The connection already has maxSubscriptions channels.', rules: ['LIMIT-4'] },
+  too_many_requests: { code: 'too_many_requests', in: 'error', meaning: 'A request arrived while the connection already had maxPendingRequests requests pending; it is not executed and gets no `response`. `requestId` is the id of the refused request. The connection stays open.', rules: ['LIMIT-5'] },
   user_mismatch: { code: 'user_mismatch', in: 'error', meaning: 'An in-band re-auth presented a valid token of another user; the session keeps its identity.', rules: ['AUTH-9'] },
   unknown_action: { code: 'unknown_action', in: 'response', meaning: 'No handler exists for the request action.', rules: ['REQ-2'] },
   invalid_payload: { code: 'invalid_payload', in: 'response', meaning: 'The payload does not fit what the action expects.', rules: ['REQ-8'] },

@@ -176,6 +176,13 @@ export interface SessionParams {
    */
   historySize: number;
   /**
+   * Most requests that may be pending on one connection; a request beyond it gets
+   * `error too_many_requests` (LIMIT-5). Optional: added in v1.1; servers of revision 1.0 do not send it.
+   * @TJS-type integer
+   * @minimum 1
+   */
+  maxPendingRequests?: number;
+  /**
    * `single`: a newer session of the same user closes the older one; `multiple`: sessions of one user
    * coexist independently (SESS-1).
    */

@@ -399,6 +399,15 @@ const PROBES: { [K in BreakName]: Probe } = {
       return describeMsg(await c.next());
     },
   },
+  'no-pending-limit': {
+    options: { maxPendingRequests: 1 },
+    run: async (s) => {
+      const c = await Client.authed(s.url);
+      c.send({ type: 'request', id: 'held', action: 'sleep', payload: { ms: 200 } });
+      c.send({ type: 'request', id: 'over', action: 'echo' });
+      return describeMsg(await c.next());
+    },
+  },
   // Errors
   'closes-on-bad-json': {
     run: async (s) => {

@@ -18,6 +18,7 @@ const NUMERIC_FLAGS = {
   '--max-payload-bytes': 'maxPayloadBytes',
   '--max-subscriptions': 'maxSubscriptions',
   '--max-buffered-bytes': 'maxBufferedBytes',
+  '--max-pending-requests': 'maxPendingRequests',
   '--history-size': 'historySize',
   '--token-warning-ms': 'tokenWarningMs',
   '--max-connections-per-ip': 'maxConnectionsPerIp',

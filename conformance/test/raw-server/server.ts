@@ -87,6 +87,7 @@ export const BREAKS = {
   'no-ip-limit': { rules: ['LIMIT-2'], description: 'Never refuses connections from one IP address.' },
   'no-slow-consumer-limit': { rules: ['LIMIT-3'], description: 'Buffers without bound for a connection that does not read.' },
   'no-subscription-limit': { rules: ['LIMIT-4'], description: 'Accepts subscriptions beyond maxSubscriptions.' },
+  'no-pending-limit': { rules: ['LIMIT-5'], description: 'Advertises maxPendingRequests but executes every request beyond it instead of error too_many_requests.' },
   // Errors
   'closes-on-bad-json': { rules: ['ERR-1'], description: 'Closes the connection with 1007 on a frame that is not JSON instead of error invalid_json.' },
   'crash-on-bad-json': { rules: ['ERR-1', 'ERR-4'], description: 'Behaves like a process crash on a frame that is not JSON: drops every connection without a close frame and stops listening.' },
@@ -157,6 +158,8 @@ export interface RawServerOptions {
   maxSubscriptions?: number;
   /** @default 1_048_576 */
   maxBufferedBytes?: number;
+  /** Requests pending per connection (LIMIT-5); advertised. @default 100 */
+  maxPendingRequests?: number;
   /** @default 100 */
   historySize?: number;
   /** @default 'single' */
@@ -335,6 +338,7 @@ export async function startRawServer(options: RawServerOptions = {}): Promise<Ra
   const brk = options.break;
   if (brk !== undefined && !isBreakName(brk)) throw new Error(`unknown break: ${String(brk)}`);
   const host = options.host ?? '127.0.0.1';
+  const maxPendingRequests = options.maxPendingRequests ?? 100;
   const params: Omit<SessionParams, 'tokenExpiresAt'> = {
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 25_000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
@@ -344,6 +348,7 @@ export async function startRawServer(options: RawServerOptions = {}): Promise<Ra
     maxPayloadBytes: options.maxPayloadBytes ?? 64 * 1024,
     maxSubscriptions: options.maxSubscriptions ?? 100,
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxPendingRequests,
     historySize: options.historySize ?? 100,
     sessionPolicy: options.sessionPolicy ?? 'single',
   };
@@ -620,6 +625,11 @@ export async function startRawServer(options: RawServerOptions = {}): Promise<Ra
     // REQ-4: a pending id is refused and not executed.
     if (conn.pending.has(id) && brk !== 'executes-duplicate-request') {
       sendError(conn, 'duplicate_request_id', 'a request with this id is still pending', { requestId: id });
+      return;
+    }
+    // LIMIT-5: at the advertised cap the request is refused with its own id, not run, and gets no response.
+    if (brk !== 'no-pending-limit' && conn.pending.size >= maxPendingRequests) {
+      sendError(conn, 'too_many_requests', 'too many requests pending on this connection', { requestId: id });
       return;
     }
     conn.pending.add(id);

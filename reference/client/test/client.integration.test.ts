@@ -85,6 +85,23 @@ describe('basics on the wire', () => {
     await expect(o.client.request('nope')).rejects.toMatchObject({ code: 'unknown_action' });
   });
 
+  it('LIMIT-5: a request beyond maxPendingRequests rejects at once with MooringError too_many_requests; the pending one still resolves', async () => {
+    const server = await start({ maxPendingRequests: 1 });
+    const token = await server.createToken('alice');
+    const o = new Observed({ url: server.url, token: () => token });
+    o.client.connect();
+    await o.sessions(1);
+    const held = o.client.request('sleep', { ms: 300 });
+    const t0 = Date.now();
+    const err = await o.client.request('echo', 1, { timeout: 5_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MooringError);
+    expect((err as MooringError).code).toBe('too_many_requests');
+    expect(Date.now() - t0).toBeLessThan(1_000); // not at its 5 s timeout
+    await expect(held).resolves.toEqual({ slept: 300 });
+    await expect(o.client.request('echo', 2)).resolves.toBe(2);
+    expect(o.client.state).toBe('authenticated');
+  });
+
   it('RECON-5: a bad token (4401 unauthorized) stops: closed, willRetry false', async () => {
     const server = await start();
     const o = new Observed({ url: server.url, token: () => 'not-a-token' });

@@ -16,6 +16,7 @@ import type {
 } from '../../../schemas/v1/messages.js';
 import { closeClass, parseCloseReason, CLOSE, type CloseClass } from '../../../schemas/v1/close-codes.js';
 import { DEFAULT_BACKOFF, DEFAULT_PARAMS } from '../../../schemas/v1/defaults.js';
+import type { ErrorCode } from '../../../schemas/v1/error-codes.js';
 import { planReconnect, type ReconnectPolicy } from './backoff.js';
 import { EventLog } from './event-log.js';
 import { SubscriptionTable } from './subscriptions.js';
@@ -72,6 +73,12 @@ interface PendingRequest extends PendingRequestInfo {
 type Params = Diagnostics['params'];
 
 const CONNECT_TIMEOUT_MS = 15_000;
+
+/**
+ * Error codes whose `requestId` names a request the server refused outright (it gets no `response`),
+ * so the client fails that request with the code at once (LIMIT-5).
+ */
+const REFUSED_REQUEST_CODES: ReadonlySet<string> = new Set<ErrorCode>(['too_many_requests']);
 
 export class ClientCore {
   private state: ClientState = 'idle';
@@ -607,7 +614,10 @@ export class ClientCore {
 
   private onServerError(msg: Extract<ServerMessage, { type: 'error' }>, now: number): void {
     this.log.add(now, 'error', `${msg.code}: ${msg.message}`);
-    if (msg.requestId !== undefined) {
+    // LIMIT-5: `too_many_requests` names the refused request itself: it will never get a response, so it
+    // fails at once rather than at its timeout. Other errors with a `requestId` fail nothing: for
+    // `duplicate_request_id` (REQ-4) the id is the *pending* original, which is still answered.
+    if (msg.requestId !== undefined && REFUSED_REQUEST_CODES.has(msg.code)) {
       const r = this.requests.get(msg.requestId);
       if (r && r.status === 'sent' && r.conn === this.conn) this.rejectRequest(r, msg.code, msg.message, now);
     }

@@ -171,6 +171,45 @@ describe('ServerCore: requests', () => {
     run({ type: 'closed', now: 2, conn: 1, code: 1000, reason: '' });
     expect(run({ ...res, requestId: 'b' })).toEqual([]);
   });
+
+  it('LIMIT-5: a request beyond maxPendingRequests gets error too_many_requests, is not dispatched, and the connection stays open', () => {
+    const { run, sent, closes, login, text } = setup({ maxPendingRequests: 2 });
+    login(1, 'alice');
+    login(2, 'bob');
+    const dispatched = (acts: ServerAction[]) => acts.filter((a) => a.type === 'dispatch').map((a) => (a as any).requestId);
+    expect(dispatched(text(1, { type: 'request', id: 'a', action: 'sleep' }))).toEqual(['a']);
+    expect(dispatched(text(1, { type: 'request', id: 'b', action: 'sleep' }))).toEqual(['b']);
+    const refused = text(1, { type: 'request', id: 'c', action: 'echo' });
+    expect(dispatched(refused)).toEqual([]);
+    expect(closes(refused)).toEqual([]);
+    expect(sent(refused)).toEqual([
+      { type: 'error', code: 'too_many_requests', message: 'at most 2 pending requests per connection', requestId: 'c' },
+    ]);
+    // REQ-4 is checked first: a duplicate of a pending id is still a duplicate at the limit.
+    expect(sent(text(1, { type: 'request', id: 'a', action: 'echo' }))[0]).toMatchObject({ code: 'duplicate_request_id', requestId: 'a' });
+    // the limit is per connection: another connection is not affected
+    expect(dispatched(text(2, { type: 'request', id: 'a', action: 'echo' }))).toEqual(['a']);
+    // the pending ones are still answered; a refused id never gets a response
+    expect(sent(run({ type: 'actionResult', now: 1, conn: 1, requestId: 'c', outcome: { ok: true } }))).toEqual([]);
+    expect(sent(run({ type: 'actionResult', now: 1, conn: 1, requestId: 'a', outcome: { ok: true } }))).toEqual([{ type: 'response', requestId: 'a', success: true }]);
+    // one slot is free again
+    expect(dispatched(text(1, { type: 'request', id: 'c', action: 'echo' }))).toEqual(['c']);
+    expect(sent(text(1, { type: 'request', id: 'd', action: 'echo' }))[0]).toMatchObject({ code: 'too_many_requests', requestId: 'd' });
+  });
+
+  it('LIMIT-5: without maxPendingRequests in the params there is no limit', () => {
+    // A core configured like a revision 1.0 server: the optional param is absent.
+    const { maxPendingRequests: _omitted, ...params } = { ...DEFAULT_PARAMS, rateLimit: { messages: 1_000, windowMs: 10_000 } };
+    const core = new ServerCore({ params, random: () => 0.5 });
+    core.handle({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    const v = core.handle({ type: 'text', now: 0, conn: 1, text: JSON.stringify({ type: 'auth', token: 't' }) }).find((a) => a.type === 'verifyToken') as any;
+    const [auth] = core.handle({ type: 'tokenResult', now: 0, conn: 1, verifyId: v.verifyId, record: { userId: 'u', expiresAt: null } }).filter((a) => a.type === 'send') as any[];
+    expect(auth.message.params).not.toHaveProperty('maxPendingRequests');
+    for (let i = 0; i < 150; i++) {
+      const acts = core.handle({ type: 'text', now: 0, conn: 1, text: JSON.stringify({ type: 'request', id: `r${i}`, action: 'sleep' }) });
+      expect(acts.filter((a) => a.type !== 'log')[0]).toMatchObject({ type: 'dispatch' });
+    }
+  });
 });
 
 describe('ServerCore: pub/sub', () => {

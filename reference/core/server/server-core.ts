@@ -43,7 +43,7 @@ interface Conn {
   warned: boolean;
   liveness: Liveness;
   subs: ConnSubscriptions;
-  /** REQ-4: ids of requests dispatched and not yet answered. */
+  /** REQ-4, LIMIT-5: ids of requests dispatched and not yet answered. */
   pending: Set<string>;
   terminateAt: number;
   /** Earliest entry of this connection in the deadline heap. */
@@ -178,6 +178,10 @@ export class ServerCore {
         if (c.pending.has(m.id)) {
           // REQ-4: not executed, no response.
           return this.send(c, { type: 'error', code: 'duplicate_request_id', message: 'a request with this id is still pending', requestId: m.id });
+        }
+        if (this.params.maxPendingRequests !== undefined && c.pending.size >= this.params.maxPendingRequests) {
+          // LIMIT-5: the connection is at its pending-request limit: not executed, no response, stays open.
+          return this.send(c, { type: 'error', code: 'too_many_requests', message: `at most ${this.params.maxPendingRequests} pending requests per connection`, requestId: m.id });
         }
         c.pending.add(m.id);
         this.out.push({ type: 'dispatch', conn: c.id, requestId: m.id, action: m.action, payload: m.payload, userId });

@@ -48,6 +48,46 @@ describe('requests and the conformance profile', () => {
     expect(await c.request('echo', 2, 'dup')).toMatchObject({ success: true, data: 2 });
   });
 
+  it('LIMIT-5: a request beyond maxPendingRequests gets error too_many_requests, is not executed, and the connection stays open', async () => {
+    // A handler that settles only when the test says so (the "never settles" case of LIMIT-5).
+    const held = new Map<string, () => void>();
+    let runs = 0;
+    const s = await start({
+      maxPendingRequests: 3,
+      actions: { hold: (payload) => (++runs, new Promise((r) => held.set(payload as string, () => r(payload)))) },
+    });
+    const c = await auth(s, 'alice');
+    expect(c.authenticated.params.maxPendingRequests).toBe(3); // advertised
+    for (const id of ['a', 'b', 'c']) c.send({ type: 'request', id, action: 'hold', payload: id });
+    c.send({ type: 'request', id: 'd', action: 'hold', payload: 'd' });
+    expect(await c.next('error')).toMatchObject({ code: 'too_many_requests', requestId: 'd' });
+    await c.roundTrip();
+    expect(runs).toBe(3); // d was not executed
+    expect(c.isOpen).toBe(true);
+    // the earlier ones still answer; after one completes a new request is accepted
+    held.get('b')!();
+    expect(await c.next('response')).toMatchObject({ requestId: 'b', success: true, data: 'b' });
+    expect(await c.request('echo', 1, 'e')).toMatchObject({ success: true, data: 1 });
+    held.get('a')!();
+    held.get('c')!();
+    expect(await c.next('response', (m) => m.requestId === 'a')).toMatchObject({ success: true });
+    expect(await c.next('response', (m) => m.requestId === 'c')).toMatchObject({ success: true });
+    await c.roundTrip();
+    expect(c.received.filter((m) => m.type === 'response' && m.requestId === 'd')).toEqual([]);
+  });
+
+  it('LIMIT-5: N sleep requests pending, the N+1th gets too_many_requests; the sleeps still answer', async () => {
+    const s = await start({ maxPendingRequests: 2 });
+    const c = await auth(s, 'alice');
+    c.send({ type: 'request', id: 's1', action: 'sleep', payload: { ms: 50 } });
+    c.send({ type: 'request', id: 's2', action: 'sleep', payload: { ms: 300 } });
+    c.send({ type: 'request', id: 's3', action: 'sleep', payload: { ms: 0 } });
+    expect(await c.next('error')).toMatchObject({ code: 'too_many_requests', requestId: 's3' });
+    expect(await c.next('response')).toMatchObject({ requestId: 's1', success: true, data: { slept: 50 } });
+    expect(await c.request('sleep', { ms: 0 }, 's3')).toMatchObject({ success: true, data: { slept: 0 } });
+    expect(await c.next('response')).toMatchObject({ requestId: 's2', success: true });
+  });
+
   it('REQ-7: a failing handler gets internal_error without details; the connection stays open', async () => {
     const s = await start({ actions: { boom: () => { throw new Error('secret stack detail /etc/passwd'); } } });
     const c = await auth(s, 'alice');

@@ -223,11 +223,31 @@ describe('REQ-5, REQ-6: requests', () => {
     expect(h.last('reject')).toMatchObject({ id, code: 'closed' });
   });
 
-  it('REQ-5: an error message naming a pending request rejects it with that code', () => {
+  it('LIMIT-5: error too_many_requests naming a pending request fails it at once with that code, not at its timeout', () => {
+    const h = new Harness();
+    h.connectAndAuth();
+    const kept = h.request('sleep', { ms: 1_000 });
+    const id = h.request('echo', 1, { timeoutMs: 60_000 });
+    const m = h.mark();
+    h.server({ type: 'error', code: 'too_many_requests', message: 'at most 1 pending requests per connection', requestId: id });
+    expect(h.all('reject', m)).toEqual([expect.objectContaining({ id, code: 'too_many_requests' })]);
+    expect(h.core.diagnostics().pending.requests.map((p) => p.id)).toEqual([kept]);
+    // the other request still gets its response; a late response for the refused id is dropped
+    h.server({ type: 'response', requestId: kept, success: true, data: { slept: 1_000 } });
+    expect(h.last('resolve')).toMatchObject({ id: kept });
+    const m2 = h.mark();
+    h.server({ type: 'response', requestId: id, success: true, data: 1 });
+    expect(h.all('resolve', m2)).toEqual([]);
+  });
+
+  it('REQ-4: error duplicate_request_id does not fail the pending request it names (that one is still answered)', () => {
     const h = new Harness();
     h.connectAndAuth();
     const id = h.request('echo');
+    const m = h.mark();
     h.server({ type: 'error', code: 'duplicate_request_id', message: 'dup', requestId: id });
-    expect(h.last('reject')).toMatchObject({ id, code: 'duplicate_request_id' });
+    expect(h.all('reject', m)).toEqual([]);
+    h.server({ type: 'response', requestId: id, success: true, data: 1 });
+    expect(h.last('resolve')).toMatchObject({ id, data: 1 });
   });
 });
