@@ -1,4 +1,5 @@
 /** Errors: ERR-1, ERR-2, ERR-3, ERR-4 (ERR-5 is judged across the run in meta.ts). */
+import { isChannelName } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
 import { collectPushes, grace } from './util.js';
 
@@ -72,7 +73,7 @@ export const errorCases: CaseDef[] = [
       await expect('a binary frame', Buffer.from('{}'), 'binary_not_supported', 'error');
       await expect('an unknown action', { type: 'request', id: 'e1', action: 'nope_nope' }, 'unknown_action', 'response');
       await expect('a bad sleep payload', { type: 'request', id: 'e2', action: 'sleep', payload: { ms: 'x' } }, 'invalid_payload', 'response');
-      if (/^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(`user:${ctx.users[1]}`)) {
+      if (isChannelName(`user:${ctx.users[1]}`)) {
         await expect('another user\'s channel', { type: 'subscribe', channel: `user:${ctx.users[1]}` }, 'forbidden', 'error');
       }
       ctx.note(`codes seen so far in the run: ${[...ctx.env.state.errorCodes.keys()].join(', ')}`);

@@ -2,7 +2,7 @@
 import type { SessionParams } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
 import type { Conn } from '../wire/conn.js';
-import { collectPushes, grace, paddedEcho, pushesOf } from './util.js';
+import { collectPushes, grace, paddedEcho, pushesOf, subscribeAnswer } from './util.js';
 
 /** The suite does not build messages beyond this. */
 const MAX_PAYLOAD_TESTED = 16 * 1024 * 1024;
@@ -131,8 +131,7 @@ export const limitCases: CaseDef[] = [
       for (let i = 0; i < max; i++) await c.send({ type: 'subscribe', channel: ctx.channel(`s${i}`) });
       for (let i = 0; i < max; i++) await c.next('subscribed', { where: (m) => m.channel === ctx.channel(`s${i}`), what: `"subscribed" ${i + 1} of ${max}` });
       const extra = ctx.channel('over');
-      await c.send({ type: 'subscribe', channel: extra });
-      const m = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === extra), ctx.waitMs, `an answer to subscription ${max + 1}`);
+      const m = await subscribeAnswer(ctx, c, extra);
       ctx.check('LIMIT-4', m.type === 'error' && m.code === 'subscription_limit', `subscription ${max + 1} answered ${JSON.stringify(m).slice(0, 120)}`);
       if (m.type === 'error') ctx.check('LIMIT-4', m.channel === extra, `error.channel ${JSON.stringify(m.channel)}, expected "${extra}"`);
       ctx.require('LIMIT-4', c.isOpen, 'the connection closed');

@@ -1,9 +1,7 @@
 /** Publish and subscribe: SUB-1..SUB-9, with CONF-2 (the publish action). */
-import type { Position } from '../../schemas/v1/index.js';
+import { isChannelName, type Position } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
-import { collectPushes, grace, posText, pushesOf } from './util.js';
-
-const CHANNEL_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/;
+import { collectPushes, grace, posText, pushesOf, subscribeAnswer } from './util.js';
 
 export const pubsubCases: CaseDef[] = [
   {
@@ -14,16 +12,14 @@ export const pubsubCases: CaseDef[] = [
       const c = await ctx.session(0);
       const bad = ['', '.lead', '-lead', 'has space', 'x'.repeat(129), 'caf\u00e9', 'a#b', '/root', 'a\nb'];
       for (const channel of bad) {
-        await c.send({ type: 'subscribe', channel });
-        const m = await c.waitFor((x) => (x.type === 'error') || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, `an answer to subscribe ${JSON.stringify(channel.slice(0, 20))}`);
+        const m = await subscribeAnswer(ctx, c, channel);
         ctx.check('SUB-1', m.type === 'error' && m.code === 'invalid_message', `subscribe to ${JSON.stringify(channel.slice(0, 20))} answered ${JSON.stringify(m).slice(0, 120)}, expected error invalid_message`);
       }
       const tag = ctx.env.runId;
       const good = [`${tag}`, `_${tag}`, `${tag}.a_b:c/d-e`, `${tag}`.padEnd(128, 'z')];
       for (const channel of good) {
-        if (!CHANNEL_RE.test(channel)) continue;
-        await c.send({ type: 'subscribe', channel });
-        const m = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, `"subscribed" for ${channel.slice(0, 20)}`);
+        if (!isChannelName(channel)) continue;
+        const m = await subscribeAnswer(ctx, c, channel);
         ctx.check('SUB-1', m.type === 'subscribed', `subscribe to the valid name ${channel.slice(0, 30)} answered ${JSON.stringify(m).slice(0, 120)}`);
       }
       ctx.check('SUB-1', c.isOpen, 'the connection closed');
@@ -110,14 +106,12 @@ export const pubsubCases: CaseDef[] = [
     async run(ctx) {
       const other = `user:${ctx.users[1]}`;
       const own = `user:${ctx.users[0]}`;
-      if (!CHANNEL_RE.test(other) || !CHANNEL_RE.test(own)) ctx.skip(`the user ids (${ctx.users.join(', ')}) do not make valid channel names`);
+      if (!isChannelName(other) || !isChannelName(own)) ctx.skip(`the user ids (${ctx.users.join(', ')}) do not make valid channel names`);
       const c = await ctx.session(0);
-      await c.send({ type: 'subscribe', channel: other });
-      const m = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === other), ctx.waitMs, `an answer to subscribe ${other}`);
+      const m = await subscribeAnswer(ctx, c, other);
       ctx.check('SUB-4', m.type === 'error' && m.code === 'forbidden', `subscribe to another user's channel answered ${JSON.stringify(m).slice(0, 120)}`);
       if (m.type === 'error') ctx.check('SUB-4', m.channel === other, `error.channel is ${JSON.stringify(m.channel)}, expected "${other}"`);
-      await c.send({ type: 'subscribe', channel: own });
-      const o = await c.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === own), ctx.waitMs, `an answer to subscribe ${own}`);
+      const o = await subscribeAnswer(ctx, c, own);
       if (o.type !== 'subscribed') ctx.info(`the user's own channel ${own} was refused: ${JSON.stringify(o).slice(0, 100)}`, 'SUB-4');
       ctx.check('SUB-4', c.isOpen, 'the connection closed');
     },

@@ -1,7 +1,7 @@
 /** Small helpers shared by the cases. */
 import type { Conn } from '../wire/conn.js';
 import type { CaseContext } from '../context.js';
-import type { Position, PushMessage } from '../../schemas/v1/index.js';
+import type { Position, PushMessage, ServerMessage } from '../../schemas/v1/index.js';
 
 /** Time for stray messages to show up after an exchange (duplicates, late pushes). */
 export function grace(ctx: CaseContext): number {
@@ -20,6 +20,13 @@ export async function collectPushes(conn: Conn, channel: string, n: number, time
     await new Promise((r) => setTimeout(r, 20));
   }
   return pushesOf(conn, channel);
+}
+
+/** Sends a subscribe and returns the server's answer to it: its `subscribed`, or an `error`. */
+export async function subscribeAnswer(ctx: CaseContext, conn: Conn, channel: string): Promise<ServerMessage> {
+  await conn.send({ type: 'subscribe', channel });
+  const what = `an answer to subscribe ${JSON.stringify(channel.slice(0, 30))}`;
+  return conn.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, what);
 }
 
 export const posText = (p: Position | undefined) => (p ? `${p.epoch}/${p.offset}` : 'none');

@@ -3,7 +3,7 @@
  * A handler returns the response data (or a promise of it); throwing `ActionError` fails the request
  * with that code, throwing anything else fails it with `internal_error` and no details (REQ-7).
  */
-import { validateClientMessage } from '../../schemas/v1/index.js';
+import { isChannelName } from '../../schemas/v1/index.js';
 import type { ActionOutcome, Authorize } from '../core/server/index.js';
 
 export interface ActionContext {
@@ -20,11 +20,6 @@ export class ActionError extends Error {
     super(message);
     this.name = 'ActionError';
   }
-}
-
-/** SUB-1: the channel grammar, from the schema (no second copy of the pattern). */
-export function isChannelName(channel: unknown): channel is string {
-  return validateClientMessage({ type: 'unsubscribe', channel }).ok;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

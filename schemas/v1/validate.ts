@@ -83,6 +83,11 @@ export function validateServerMessage(value: unknown): Validation<ServerMessage>
   return validateWith<ServerMessage>(serverValidators, value, 'server');
 }
 
+/** SUB-1: whether a string is a valid channel name, by the schema (no second copy of the pattern). */
+export function isChannelName(channel: unknown): channel is string {
+  return validateClientMessage({ type: 'unsubscribe', channel }).ok;
+}
+
 export type ParsedFrame<T> =
   | { kind: 'message'; message: T }
   | { kind: 'invalid_json' }
