@@ -59,6 +59,8 @@ export interface SuiteEnv {
 }
 
 export class SkipCase extends Error {}
+/** The case ran but cannot decide; the message says why (Practice 10: never a guess). */
+export class InconclusiveCase extends Error {}
 export class AbortCase extends Error {}
 
 export class CaseContext implements WireHost {
@@ -226,6 +228,14 @@ export class CaseContext implements WireHost {
 
   skip(reason: string): never {
     throw new SkipCase(reason);
+  }
+
+  /**
+   * Ends the case as `inconclusive`: its trigger was pre-empted by another rule's legitimate close
+   * (say a 4001 before the buffer filled) or absorbed by an intermediary. Never pass, never fail.
+   */
+  inconclusive(reason: string): never {
+    throw new InconclusiveCase(reason);
   }
 
   /** Charges unexpected errors from here on to `rule`. */

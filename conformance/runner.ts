@@ -4,7 +4,7 @@
  */
 import WebSocket from 'ws';
 import { SUBPROTOCOL, type AuthenticatedMessage, type SessionParams } from '../schemas/v1/index.js';
-import { CaseContext, SkipCase, AbortCase, type Capabilities, type RunState, type SuiteEnv } from './context.js';
+import { CaseContext, SkipCase, AbortCase, InconclusiveCase, type Capabilities, type RunState, type SuiteEnv } from './context.js';
 import { RateGovernor } from './wire/governor.js';
 import { ProfileError } from './wire/conn.js';
 import { areaOf, ruleInfo, serverSuiteRules } from './rules.js';
@@ -114,16 +114,17 @@ function isLoopback(url: string): boolean {
   return h === '127.0.0.1' || h === 'localhost' || h === '[::1]' || h === '::1';
 }
 
-function grade(c: CaseDef, ctx: CaseContext, skip: string | undefined, started: number, startedAt: string): CaseResult {
+function grade(c: CaseDef, ctx: CaseContext, skip: string | undefined, started: number, startedAt: string, inconclusive?: string): CaseResult {
   const f = ctx.findings;
   let outcome: Outcome = 'pass';
   if (skip !== undefined) outcome = 'skip';
   else if (f.some((x) => x.grade === 'fail')) outcome = 'fail';
+  else if (inconclusive !== undefined) outcome = 'inconclusive';
   else if (f.some((x) => x.grade === 'warn')) outcome = 'warn';
   else if (f.some((x) => x.grade === 'info')) outcome = 'info';
   const first = f.find((x) => x.grade === outcome && c.rules.includes(x.rule)) ?? f.find((x) => x.grade === outcome) ?? f[0];
   const detail =
-    outcome === 'skip' ? skip! : outcome === 'pass' ? (ctx.notes[0] ?? 'ok') : `${first!.rule}: ${first!.message}${f.length > 1 ? ` (+${f.length - 1} more)` : ''}`;
+    outcome === 'skip' ? skip! : outcome === 'inconclusive' ? inconclusive! : outcome === 'pass' ? (ctx.notes[0] ?? 'ok') : `${first!.rule}: ${first!.message}${f.length > 1 ? ` (+${f.length - 1} more)` : ''}`;
   return {
     id: c.id,
     title: c.title,
@@ -207,6 +208,7 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
       const ctx = new CaseContext(env, c.id, c.rules);
       const need = missingNeed(c, env);
       let skip: string | undefined = need;
+      let inconclusive: string | undefined;
       if (!need) {
         // Plus room for the rate governor, which may hold the case's messages for up to two windows.
         const limit = Math.round(((c.timeoutMs?.(env.params) ?? 10_000) + 2.5 * env.params.rateLimit.windowMs) * scale);
@@ -218,6 +220,7 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
           ]);
         } catch (e) {
           if (e instanceof SkipCase) skip = e.message;
+          else if (e instanceof InconclusiveCase) inconclusive = e.message;
           else if (e instanceof ProfileError) ctx.finding(e.rule, e.message);
           else if (!(e instanceof AbortCase)) ctx.finding(ctx.currentRule, (e as Error).message);
         } finally {
@@ -225,7 +228,7 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
           await ctx.cleanup();
         }
       }
-      r = grade(c, ctx, skip, started, iso);
+      r = grade(c, ctx, skip, started, iso, inconclusive);
     }
     results.push(r);
     opts.onCaseEnd?.(r, i, cases.length);
@@ -242,9 +245,9 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
 }
 
 export function buildReport(opts: RunOptions, params: SessionParams | null, startedAt: Date, cases: CaseResult[]): SuiteReport {
-  const totals = { cases: cases.length, pass: 0, fail: 0, warn: 0, info: 0, skip: 0 } as SuiteReport['totals'];
+  const totals = { cases: cases.length, pass: 0, fail: 0, warn: 0, info: 0, inconclusive: 0, skip: 0 } as SuiteReport['totals'];
   for (const c of cases) totals[c.outcome]++;
-  const order: (Outcome | 'untested')[] = ['untested', 'skip', 'pass', 'info', 'warn', 'fail'];
+  const order: (Outcome | 'untested')[] = ['untested', 'skip', 'pass', 'info', 'inconclusive', 'warn', 'fail'];
   const rules = serverSuiteRules().map((r) => {
     const citing = cases.filter((c) => c.rules.includes(r.id));
     let outcome: Outcome | 'untested' = 'untested';
@@ -254,7 +257,7 @@ export function buildReport(opts: RunOptions, params: SessionParams | null, star
     for (const c of citing) {
       // A case's finding is charged to the rule it names; other rules of a failing case still passed.
       const mine = c.findings.filter((f) => f.rule === r.id);
-      const o: Outcome = c.outcome === 'skip' ? 'skip' : mine.some((f) => f.grade === 'fail') ? 'fail' : mine.some((f) => f.grade === 'warn') ? 'warn' : mine.some((f) => f.grade === 'info') ? 'info' : 'pass';
+      const o: Outcome = c.outcome === 'skip' ? 'skip' : c.outcome === 'inconclusive' && !mine.some((f) => f.grade === 'fail') ? 'inconclusive' : mine.some((f) => f.grade === 'fail') ? 'fail' : mine.some((f) => f.grade === 'warn') ? 'warn' : mine.some((f) => f.grade === 'info') ? 'info' : 'pass';
       if (order.indexOf(o) > order.indexOf(outcome)) outcome = o;
     }
     return { id: r.id, level: r.level, title: r.title, outcome, cases: citing.map((c) => c.id) };

@@ -2,12 +2,17 @@
  * Types shared by the conformance runner, its cases and its reporters.
  *
  * Outcomes are graded like Autobahn|Testsuite and graphql-http audits: a broken MUST fails, a broken
- * SHOULD warns, `info` reports what could only be observed, `skip` says why a case could not run.
+ * SHOULD warns, `info` reports what could only be observed, `inconclusive` says why a case that ran
+ * could not decide, `skip` says why a case could not run.
  */
 import type { SessionParams } from '../schemas/v1/index.js';
 import type { CaseContext } from './context.js';
 
-export type Outcome = 'pass' | 'fail' | 'warn' | 'info' | 'skip';
+/**
+ * `inconclusive`: the case ran but could not decide (another rule's legitimate close pre-empted its
+ * trigger, or an intermediary absorbed the load); never a pass and never a fail.
+ */
+export type Outcome = 'pass' | 'fail' | 'warn' | 'info' | 'inconclusive' | 'skip';
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
 /** A capability a case needs; the runner skips the case with the reason when it is missing. */

@@ -8,8 +8,8 @@ const line1 = (s: string) => {
   return t.length > 220 ? `${t.slice(0, 219)}…` : t;
 };
 
-const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', warn: '!', info: 'i', skip: '-' };
-const COLOR: Record<Outcome, number> = { pass: 32, fail: 31, warn: 33, info: 36, skip: 90 };
+const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', warn: '!', info: 'i', inconclusive: '?', skip: '-' };
+const COLOR: Record<Outcome, number> = { pass: 32, fail: 31, warn: 33, info: 36, inconclusive: 35, skip: 90 };
 
 export interface ConsoleOptions {
   /** Where lines go. @default process.stdout.write */
@@ -46,7 +46,7 @@ export function consoleReporter(opts: ConsoleOptions = {}) {
       const areas = new Map<string, CaseResult[]>();
       for (const c of rep.cases) areas.set(c.area, [...(areas.get(c.area) ?? []), c]);
       for (const [area, list] of areas) {
-        const counts = (['pass', 'fail', 'warn', 'info', 'skip'] as Outcome[]).filter((o) => list.some((c) => c.outcome === o)).map((o) => paint(o, `${list.filter((c) => c.outcome === o).length} ${o}`));
+        const counts = (['pass', 'fail', 'warn', 'info', 'inconclusive', 'skip'] as Outcome[]).filter((o) => list.some((c) => c.outcome === o)).map((o) => paint(o, `${list.filter((c) => c.outcome === o).length} ${o}`));
         write(`  ${area.padEnd(6)} ${counts.join(', ')}\n`);
         for (const c of list.filter((x) => x.outcome !== 'pass')) write(`         ${paint(c.outcome, MARK[c.outcome])} ${c.id}: ${line1(c.detail)}\n`);
       }
@@ -58,7 +58,7 @@ export function consoleReporter(opts: ConsoleOptions = {}) {
       if (warned.length) write(`, ${paint('warn', `warning ${warned.join(' ')}`)}`);
       if (untested.length) write(untested.length > 12 ? `, ${untested.length} not run` : `, not run ${untested.join(' ')}`);
       const t = rep.totals;
-      write(`\nCases: ${t.cases} — ${paint('pass', `${t.pass} pass`)}, ${paint('fail', `${t.fail} fail`)}, ${paint('warn', `${t.warn} warn`)}, ${paint('info', `${t.info} info`)}, ${paint('skip', `${t.skip} skip`)} in ${(rep.durationMs / 1000).toFixed(1)} s\n`);
+      write(`\nCases: ${t.cases} — ${paint('pass', `${t.pass} pass`)}, ${paint('fail', `${t.fail} fail`)}, ${paint('warn', `${t.warn} warn`)}, ${paint('info', `${t.info} info`)}, ${paint('inconclusive', `${t.inconclusive} inconclusive`)}, ${paint('skip', `${t.skip} skip`)} in ${(rep.durationMs / 1000).toFixed(1)} s\n`);
       write(rep.failed ? paint('fail', `FAILED${rep.strict && !t.fail ? ' (--strict: warnings are fatal)' : ''}\n`) : paint('pass', 'PASSED\n'));
     },
   };

@@ -6,7 +6,7 @@ const esc = (s: unknown) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', 
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 h1{font-size:1.5em}table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}td:first-child{white-space:nowrap}
-.o{font-weight:600;padding:1px 6px;border-radius:3px;color:#fff}.pass{background:#2a7d2a}.fail{background:#c0392b}.warn{background:#d68910}.info{background:#2e86c1}.skip{background:#888}.untested{background:#bbb}
+.o{font-weight:600;padding:1px 6px;border-radius:3px;color:#fff}.pass{background:#2a7d2a}.fail{background:#c0392b}.warn{background:#d68910}.info{background:#2e86c1}.inconclusive{background:#8e44ad}.skip{background:#888}.untested{background:#bbb}
 details{border:1px solid #ddd;border-radius:4px;margin:.4em 0;padding:.3em .6em}summary{cursor:pointer}
 .tr td{font:12px/1.3 ui-monospace,monospace;white-space:pre-wrap;word-break:break-all}.out{color:#1a5276}.in{color:#186a3b}.event{color:#7b241c}
 .muted{color:#777}`;
@@ -31,7 +31,7 @@ export function toHtml(report: SuiteReport): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mooring test — ${esc(r.target.url)}</title><style>${CSS}</style></head><body>
 <h1>Mooring conformance: <span class="o ${r.failed ? 'fail' : 'pass'}">${r.failed ? 'FAILED' : 'PASSED'}</span></h1>
 <p>Target <code>${esc(r.target.url)}</code> (${esc(r.target.mode)}${r.target.serverCmd ? `, server command <code>${esc(r.target.serverCmd)}</code>` : ''}) · ${esc(r.startedAt)} · ${(r.durationMs / 1000).toFixed(1)} s · ${esc(r.tool.name)} ${esc(r.tool.version)}${r.strict ? ' · strict' : ''}</p>
-<p>${t.cases} cases: <span class="o pass">${t.pass} pass</span> <span class="o fail">${t.fail} fail</span> <span class="o warn">${t.warn} warn</span> <span class="o info">${t.info} info</span> <span class="o skip">${t.skip} skip</span></p>
+<p>${t.cases} cases: <span class="o pass">${t.pass} pass</span> <span class="o fail">${t.fail} fail</span> <span class="o warn">${t.warn} warn</span> <span class="o info">${t.info} info</span> <span class="o inconclusive">${t.inconclusive} inconclusive</span> <span class="o skip">${t.skip} skip</span></p>
 <details><summary>Advertised session params</summary><pre>${esc(JSON.stringify(r.params, null, 2))}</pre></details>
 <h2>Rules</h2><table><tr><th>rule</th><th>level</th><th>outcome</th><th>title</th><th>cases</th></tr>
 ${r.rules.map((x) => `<tr><td>${esc(x.id)}</td><td>${x.level}</td><td><span class="o ${x.outcome}">${x.outcome}</span></td><td>${esc(x.title)}</td><td>${x.cases.map((id) => `<a href="#${esc(id)}">${esc(id)}</a>`).join(' ')}</td></tr>`).join('\n')}</table>

@@ -14,7 +14,7 @@ function testcase(c: CaseResult, strict: boolean): string {
   if (c.outcome === 'fail' || (strict && c.outcome === 'warn')) {
     return `${head}>\n      <failure message="${xmlEscape(c.detail)}" type="${c.outcome}">${xmlEscape(out)}</failure>${sysout}\n    </testcase>`;
   }
-  if (c.outcome === 'skip') return `${head}>\n      <skipped message="${xmlEscape(c.detail)}"/>\n    </testcase>`;
+  if (c.outcome === 'skip' || c.outcome === 'inconclusive') return `${head}>\n      <skipped message="${xmlEscape(`${c.outcome === 'inconclusive' ? 'inconclusive: ' : ''}${c.detail}`)}"/>\n    </testcase>`;
   return sysout ? `${head}>${sysout}\n    </testcase>` : `${head}/>`;
 }
 
@@ -25,8 +25,8 @@ export function toJunit(original: SuiteReport): string {
   const isFail = (c: CaseResult) => c.outcome === 'fail' || (report.strict && c.outcome === 'warn');
   const suites = [...areas].map(([area, list]) => {
     const time = list.reduce((s, c) => s + c.durationMs, 0) / 1000;
-    return `  <testsuite name="${xmlEscape(area)}" tests="${list.length}" failures="${list.filter(isFail).length}" errors="0" skipped="${list.filter((c) => c.outcome === 'skip').length}" time="${time.toFixed(3)}">\n${list.map((c) => testcase(c, report.strict)).join('\n')}\n  </testsuite>`;
+    return `  <testsuite name="${xmlEscape(area)}" tests="${list.length}" failures="${list.filter(isFail).length}" errors="0" skipped="${list.filter((c) => c.outcome === 'skip' || c.outcome === 'inconclusive').length}" time="${time.toFixed(3)}">\n${list.map((c) => testcase(c, report.strict)).join('\n')}\n  </testsuite>`;
   });
   const t = report.totals;
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="mooring test ${xmlEscape(report.target.url)}" tests="${t.cases}" failures="${report.cases.filter(isFail).length}" errors="0" skipped="${t.skip}" time="${(report.durationMs / 1000).toFixed(3)}">\n${suites.join('\n')}\n</testsuites>\n`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="mooring test ${xmlEscape(report.target.url)}" tests="${t.cases}" failures="${report.cases.filter(isFail).length}" errors="0" skipped="${t.skip + t.inconclusive}" time="${(report.durationMs / 1000).toFixed(3)}">\n${suites.join('\n')}\n</testsuites>\n`;
 }
