@@ -164,7 +164,7 @@ export const LANES: Readonly<Record<string, 'own' | 'exclusive'>> = {
   'hb.dropped-pongs': 'own', // interval + timeout (35 s)
   'hb.blackhole': 'own', // (35 s)
   'hb.delayed-pongs': 'own', // 2 intervals + timeout (60 s)
-  'limit.slow-consumer': 'own', // (12 s)
+  'limit.slow-consumer': 'exclusive', // floods a stalled reader: under CPU contention the heartbeat closes it first
   'limit.subscriptions': 'own', // maxSubscriptions subscribes: rate windows (11 s)
   'limit.pending': 'own',
   'err.invalid-message': 'own',
@@ -256,8 +256,6 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
 
   // Lanes: the timer-bound cases run concurrently with the rest, each on users of its own, so the
   // single-session policy and the per-user rate limit of one case never touch another.
-  const ctl = caps.serverControl;
-  const separateCtl = !!ctl && ctl.url !== opts.url; // embedded: the shutdown cases have a server of their own
   const runnable = (c: CaseDef) => !missingNeed(c, env);
   const ownLane = (c: CaseDef) =>
     laneOf(c) === 'own' && (c.phase ?? 'normal') !== 'shutdown' && runnable(c) && (!c.needs?.includes('expiring-token') || !!caps.mintToken);
@@ -334,15 +332,11 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
     for (const c of list) await runOne(c, laneEnv);
   };
   // Exclusive cases first, alone; then the main lane and every other lane at once; then the
-  // shutdown cases (when they stop the server under test) and the judgements across the run.
+  // shutdown cases, alone (they stop a server and storm it: load that would skew other cases'
+  // timings), and the judgements across the run.
   await runSeq(exclusive, env);
-  const concurrentShutdown = separateCtl && opts.concurrent !== false;
-  await Promise.all([
-    runSeq(rest, env),
-    ...lanes.map((l) => runSeq(l.cases, { ...env, tokens: l.tokens, users: l.users })),
-    concurrentShutdown ? runSeq(shutdown, env) : Promise.resolve(),
-  ]);
-  if (!concurrentShutdown) await runSeq(shutdown, env);
+  await Promise.all([runSeq(rest, env), ...lanes.map((l) => runSeq(l.cases, { ...env, tokens: l.tokens, users: l.users }))]);
+  await runSeq(shutdown, env);
   await runSeq(meta, env);
   const ordered = cases.map((c) => results.get(c)!).filter(Boolean);
   return { ...buildReport(opts, params, startedAt, ordered), preflight: log };
