@@ -69,7 +69,10 @@ Options (default in brackets):
   --timeout-scale X       multiply every wait and time limit by X [1]
   --report-json FILE      write the JSON report (schemaVersion 1)
   --report-junit FILE     write a JUnit XML report
-  --report-html FILE      write a self-contained HTML report
+  --report-html FILE      write a self-contained HTML report; its rule IDs link to
+                          the spec (each rule's anchor #rule-<ID>)
+  --spec-url URL          where those links point [the spec/mooring-v1.md of this
+                          package, as a file URL]
   --strict                warnings fail the run too
   --list                  list the cases (after --select/--exclude) and exit
   --quiet                 no per-case progress, summary only
@@ -118,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
         'token-in-url-allowed': { type: 'boolean' }, 'timeout-scale': { type: 'string' },
         'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
         strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        sequential: { type: 'boolean' },
+        sequential: { type: 'boolean' }, 'spec-url': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -254,7 +257,7 @@ export async function run(argv: string[]): Promise<number> {
   const junit = report.setupError === undefined ? v['report-junit'] : undefined;
   const html = report.setupError === undefined ? v['report-html'] : undefined;
   if (junit) write(junit as string, toJunit(report));
-  if (html) write(html as string, toHtml(report));
+  if (html) write(html as string, toHtml(report, { specUrl: v['spec-url'] as string | undefined }));
   for (const [flag, file] of [['JSON', v['report-json']], ['JUnit', junit], ['HTML', html]] as const) {
     if (file) process.stdout.write(`${flag} report: ${file}\n`);
   }
