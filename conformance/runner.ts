@@ -297,10 +297,11 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
       const from = caps.mintToken ? `${k} minted users` : `${k} users of --tokens-file`;
       if (!sequential.length) say(`${lanes.length} timer-bound cases run concurrently, each on users of its own (${from})`);
       else {
+        const more = need - pooled.length;
         say(
-          `${wanted.length} timer-bound cases could run concurrently with ${need} more users' tokens; ${pool.length ? `--tokens-file gave ${pooled.length}` : 'none was given (--tokens-file, lines beyond the two users of --token/--token2)'}: ` +
-            `${lanes.length} run concurrently, ${sequential.length} in turn (${sequential.map((c) => c.id).join(', ')}). ` +
-            `For the fastest run add ${need - pooled.length} more tokens of distinct users (mooring token create --count N)`,
+          `${lanes.length ? `${lanes.length} timer-bound cases run concurrently (${from}); ` : ''}${sequential.length} more run in turn for want of tokens: ` +
+            `add ${more} tokens of distinct users to --tokens-file (${pooled.length ? `it gave ${pooled.length} beyond --token/--token2` : 'lines beyond the two users of --token/--token2'}; e.g. mooring token create --count ${need + 2}) ` +
+            `to run them concurrently too: ${sequential.map((c) => c.id).join(', ')}`,
         );
       }
     } else if (opts.concurrent === false) say('concurrency off: every case runs in turn');

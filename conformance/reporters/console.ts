@@ -56,7 +56,7 @@ export function consoleReporter(opts: ConsoleOptions = {}) {
     /** The preflight's findings and decisions (concurrency, adapted handshake). */
     preflight(line: string) {
       if (live) write('\r\x1b[2K');
-      write(`${dim('preflight:')} ${line1(line)}\n`);
+      write(`${dim('preflight:')} ${redact(line)}\n`);
     },
     /** A case running longer than 10 s: a plain line, also when stdout is not a terminal (CI logs). */
     caseProgress(c: CaseDef, elapsedMs: number, waitingFor: string | undefined) {
