@@ -11,6 +11,7 @@ import { areaOf, ruleInfo, serverSuiteRules } from './rules.js';
 import { allCases } from './cases/index.js';
 import type { CaseDef, CaseResult, Level, Outcome, SuiteReport } from './types.js';
 import { VERSION } from './version.js';
+import { redact } from './wire/redact.js';
 
 export interface RunOptions {
   /** The WebSocket URL of the server under test (ws://host:port/path). */
@@ -175,6 +176,9 @@ export const LANES: Readonly<Record<string, 'own' | 'exclusive'>> = {
   'limit.per-ip': 'exclusive', // counts connections from this IP
 };
 
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+const redactUrl = (url: string) => redact(url);
+
 const laneOf = (c: CaseDef) => c.lane ?? LANES[c.id];
 /** Users a case of its own lane needs. */
 const usersFor = (c: CaseDef) => (c.needs?.includes('tokens:2') ? 2 : 1);
@@ -234,6 +238,11 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
       userOfToken.set(tk.token, m.userId);
     }
     checkDistinctUsers(main.map((tk, i) => ({ label: tk.label, userId: users[i]! })));
+    const p = params;
+    say(
+      `${redactUrl(opts.url)} speaks mooring.v1; ${users.length === 1 ? 'user' : 'users'} ${users.map((u) => `"${u}"`).join(' and ')}; ` +
+        `heartbeat ${p.heartbeatIntervalMs} + ${p.heartbeatTimeoutMs} ms, auth deadline ${p.authTimeoutMs} ms, rate ${p.rateLimit.messages} per ${p.rateLimit.windowMs} ms, session policy ${p.sessionPolicy}`,
+    );
   } catch (e) {
     if (e instanceof SetupError) return setupReport(opts, startedAt, e.message, null, log);
     throw e;
@@ -295,12 +304,12 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
     }
     if (wanted.length) {
       const from = caps.mintToken ? `${k} minted users` : `${k} users of --tokens-file`;
-      if (!sequential.length) say(`${lanes.length} timer-bound cases run concurrently, each on users of its own (${from})`);
+      if (!sequential.length) say(`${plural(lanes.length, 'timer-bound case')} ${lanes.length === 1 ? 'runs' : 'run'} concurrently, each on users of its own (${from})`);
       else {
         const more = need - pooled.length;
         say(
-          `${lanes.length ? `${lanes.length} timer-bound cases run concurrently (${from}); ` : ''}${sequential.length} more run in turn for want of tokens: ` +
-            `add ${more} tokens of distinct users to --tokens-file (${pooled.length ? `it gave ${pooled.length} beyond --token/--token2` : 'lines beyond the two users of --token/--token2'}; e.g. mooring token create --count ${need + 2}) ` +
+          `${lanes.length ? `${plural(lanes.length, 'timer-bound case')} ${lanes.length === 1 ? 'runs' : 'run'} concurrently (${from}); ` : ''}${sequential.length}${lanes.length ? ' more' : ' timer-bound'} ${sequential.length === 1 ? 'runs' : 'run'} in turn for want of tokens: ` +
+            `add ${plural(more, 'token')} of distinct users to --tokens-file (${pooled.length ? `it gave ${pooled.length} beyond --token/--token2` : 'lines beyond the two users of --token/--token2'}; e.g. mooring token create --count ${need + 2}) ` +
             `to run them concurrently too: ${sequential.map((c) => c.id).join(', ')}`,
         );
       }
