@@ -309,15 +309,26 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     // LIMIT-8: fragments per message and bytes before authentication, read from the frame headers.
     const guard = new FrameGuard({ maxFragments: o.maxFragments, preAuthBytes: o.preAuthBytes });
     guards.set(conn, guard);
-    const onData = (chunk: Buffer) => {
-      if (guard.feed(chunk) === 'ok') return;
-      // Nothing more is read from this peer (ws stops parsing and buffering); the core closes the
-      // connection and terminates it after closeGraceMs, as the peer's close frame is never read.
-      socket.off('data', onData);
+    let tripped = false;
+    const admit = (chunk: Buffer): boolean => {
+      if (tripped) return false;
+      if (guard.feed(chunk) === 'ok') return true;
+      // Nothing more reaches ws's parser, not even this chunk (it would buffer its fragments); the
+      // core closes the connection and terminates it after closeGraceMs.
+      tripped = true;
       socket.pause();
       feed({ type: 'overBudget', now: Date.now(), conn, budget: guard.lastVerdict });
+      return false;
     };
-    socket.on('data', onData);
+    // The guard sits in front of ws's own 'data' listener: each of those is wrapped, and the wrapper
+    // carries `.listener` so that ws's removeListener('data', its listener) still removes it.
+    for (const l of socket.listeners('data') as ((chunk: Buffer) => void)[]) {
+      socket.removeListener('data', l);
+      const wrapped = Object.assign((chunk: Buffer) => {
+        if (admit(chunk)) l.call(socket, chunk);
+      }, { listener: l });
+      socket.on('data', wrapped);
+    }
     ws.on('message', (data, isBinary) => {
       const now = Date.now();
       if (isBinary) feed({ type: 'binary', now, conn });
@@ -333,7 +344,6 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     ws.on('close', (code, reason) => {
       sockets.delete(conn);
       guards.delete(conn);
-      socket.off('data', onData);
       feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
       if (sockets.size === 0) onDrained?.();
     });

@@ -77,9 +77,9 @@ export async function childServer(options: Record<string, unknown> = {}, nodeArg
 }
 
 /** A raw TCP socket to the server, connected. */
-export function rawSocket(port: number): Promise<Socket> {
+export function rawSocket(port: number, allowHalfOpen = false): Promise<Socket> {
   return new Promise((res, rej) => {
-    const s = connect({ host: '127.0.0.1', port }, () => res(s));
+    const s = connect({ host: '127.0.0.1', port, allowHalfOpen }, () => res(s));
     s.once('error', rej);
   });
 }

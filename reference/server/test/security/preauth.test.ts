@@ -73,7 +73,7 @@ describe('security: before authentication', () => {
     const stats = await s.stats();
     console.log(`[figures] 200 × 16,000 one-byte fragments before auth: ${closedEarly}/200 closed by the server, RSS ${Math.round(before / 2 ** 20)} → peak ${Math.round(peak / 2 ** 20)} MiB, heap used after gc ${Math.round(stats.heapUsed / 2 ** 20)} MiB`);
     expect(closedEarly).toBe(200);
-    expect(peak - before).toBeLessThan(128 * 2 ** 20);
+    expect(peak - before).toBeLessThan(64 * 2 ** 20);
     expect(stats.heapUsed).toBeLessThan(32 * 2 ** 20);
     for (const x of socks) x.destroy();
   }, 60_000);

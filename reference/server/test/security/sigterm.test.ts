@@ -15,7 +15,7 @@ describe('security: SIGTERM with half-open sockets', () => {
     const s = await childServer({ refuseLingerMs: 60_000, headersTimeoutMs: 60_000, closeGraceMs: 500 });
     const held: Socket[] = [];
     for (let i = 0; i < 20; i++) {
-      const a = await rawSocket(s.port); // refused (403) and kept open by the peer
+      const a = await rawSocket(s.port, true); // refused (403) and kept open by the peer (it never sends its FIN)
       a.on('error', () => undefined);
       const got = firstBytes(a);
       a.write(upgradeRequest('/ws', ['Origin: https://evil.example']));
