@@ -155,7 +155,8 @@ export class ServerCore {
       subs: new ConnSubscriptions(), restoreLeft: 0, preAuthFrames: 0, pending: new Set(), terminateAt: Infinity, scheduledAt: Infinity,
     };
     this.conns.set(id, c);
-    this.log('info', 'connection_opened', { conn: id, ip, origin });
+    // LOG-2: a client-sent header is logged bounded (an Origin is at most a scheme, a host and a port).
+    this.log('info', 'connection_opened', { conn: id, ip, origin: origin !== undefined && origin.length > 128 ? `${origin.slice(0, 128)}…(${origin.length} chars)` : origin });
     if (this.shuttingDown) return this.close(c, 'SERVICE_RESTART', now, this.retryHint());
     if (urlToken !== undefined) this.verify(c, urlToken); // AUTH-7: the operator opted in
     this.schedule(c);
