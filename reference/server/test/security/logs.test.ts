@@ -34,6 +34,21 @@ describe('security: tokens in the wrong place', () => {
     expect(JSON.stringify(s.logs)).not.toContain(TOKEN.slice(0, 17));
   });
 
+  it('LOG-2: a token sent as an action name is not echoed in the unknown_action answer', async () => {
+    const s = await start();
+    const ws = new WebSocket(s.url, 'mooring.v1');
+    const c = new Client(ws);
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'auth', token: await s.createToken('alice') }));
+    await c.next('authenticated');
+    ws.send(JSON.stringify({ type: 'request', id: 'r1', action: TOKEN }));
+    const r = await c.next('response');
+    expect(r).toMatchObject({ success: false, error: { code: 'unknown_action', message: 'no such action (43 characters, not shown)' } });
+    ws.send(JSON.stringify({ type: 'request', id: 'r2', action: 'nope' }));
+    expect(await c.next('response')).toMatchObject({ error: { message: 'no action named "nope"' } });
+    expect(JSON.stringify(s.logs)).not.toContain(TOKEN.slice(0, 17));
+  });
+
   it('LOG-1: a failure inside the server is logged under the event request_failed, never an internal event name', async () => {
     const s = await start({ authorize: () => { throw new Error('hook broke'); } });
     const ws = new WebSocket(s.url, 'mooring.v1');
