@@ -5,7 +5,7 @@
  * conformant (see the spec's versioning policy).
  */
 import { createHash } from 'node:crypto';
-import { isChannelName, paramContradictions, type SubscribedMessage } from '../../schemas/v1/index.js';
+import { isChannelName, paramContradictions, parseCloseReason, type SubscribedMessage } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
 import { isObject, subscribeAnswer } from './util.js';
 
@@ -74,6 +74,10 @@ export const restoreCases: CaseDef[] = [
           else ctx.finding('RATE-4', `round ${round}: subscribe answered ${JSON.stringify(m).slice(0, 140)}`);
         }
         ctx.check('RATE-4', acks.size === n && c.isOpen, `round ${round}: ${acks.size} of ${n} channels restored${c.closed ? `, closed ${c.closed.code} "${c.closed.reason}"` : ''}`);
+        if (c.closed?.code === 4429) {
+          // The later rate cases start from a clean window: the governor waits out this close too.
+          ctx.env.governor.block(user, (parseCloseReason(c.closed.reason).retryAfterMs ?? 0) + ctx.params.rateLimit.windowMs);
+        }
         if (!c.isOpen) return;
         // Every other frame still counts: a ping is answered (and counted by the governor).
         await ctx.expectAlive(c, 'RATE-4', `after restoring ${n} channels (round ${round})`);
