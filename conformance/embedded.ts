@@ -28,6 +28,7 @@ export const EMBEDDED_SERVER_OPTIONS = {
   maxSubscriptions: 8,
   maxBufferedBytes: 64 * 1024,
   historySize: 10,
+  historyBytes: 32 * 1024,
   sessionPolicy: 'single' as const,
   maxConnectionsPerIp: 48,
   tokenWarningMs: 800,

@@ -13,6 +13,7 @@ import { profileCases } from './profile.js';
 import { rateCases } from './rate.js';
 import { shutdownCases } from './shutdown.js';
 import { metaCases } from './meta.js';
+import { restoreCases } from './restore.js';
 
 export function allCases(): CaseDef[] {
   return [
@@ -26,6 +27,7 @@ export function allCases(): CaseDef[] {
     ...limitCases,
     ...errorCases,
     ...securityCases,
+    ...restoreCases,
     ...rateCases,
     ...shutdownCases,
     ...metaCases,

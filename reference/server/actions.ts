@@ -66,7 +66,8 @@ export async function runAction(
   onFailure: (err: unknown) => void,
 ): Promise<ActionOutcome> {
   const handler = handlers.get(action);
-  if (!handler) return { ok: false, code: 'unknown_action', message: `no action named "${action}"` };
+  // LOG-2: a long "action" may be a token pasted into the wrong field: named only when short.
+  if (!handler) return { ok: false, code: 'unknown_action', message: action.length <= 24 ? `no action named "${action}"` : `no such action (${action.length} characters, not shown)` };
   try {
     const data = await handler(payload, ctx);
     if (data === undefined) return { ok: true };

@@ -22,6 +22,11 @@ export interface Broker {
 export interface MemoryBrokerOptions {
   /** Pushes kept per channel. @default 100 */
   historySize?: number;
+  /**
+   * LIMIT-7: bytes of history kept per channel, counted as the UTF-8 length of each push's
+   * serialized `data`; the oldest pushes go first. @default 1 MiB
+   */
+  historyBytes?: number;
   /** The epoch of every channel of this broker (channels re-created after an eviction get a derived one). @default 16 random hex digits */
   epoch?: string;
   /**
@@ -31,20 +36,28 @@ export interface MemoryBrokerOptions {
    * `resume: "unavailable"` (SUB-9), never someone else's pushes. @default 10_000
    */
   maxChannels?: number;
-  /** Approximate bytes (JSON length of `data`) kept over all channels' history; evicts as `maxChannels` does. @default 256 MiB */
+  /**
+   * LIMIT-7: bytes kept over all channels' history (the serialized data, plus
+   * `HISTORY_ENTRY_OVERHEAD` per retained push). Beyond it, the least recently published channels
+   * nobody listens to are forgotten, then the history of listened ones is dropped (their epoch
+   * stays; a resume from before gets `unavailable`). @default 64 MiB
+   */
   maxHistoryBytes?: number;
 }
 
+/** LIMIT-7: what one retained push costs beyond its serialized data (objects, position, array slot), for the global cap. */
+export const HISTORY_ENTRY_OVERHEAD = 160;
+
 interface Kept {
   history: ChannelHistory;
-  /** JSON length of each retained push's data, oldest first (mirrors the history's retained items). */
-  sizes: number[];
+  /** What this channel counts against the global cap. */
   bytes: number;
 }
 
 export class MemoryBroker implements Broker {
   readonly epoch: string;
   private readonly historySize: number;
+  private readonly historyBytes: number;
   private readonly maxChannels: number;
   private readonly maxHistoryBytes: number;
   /** In least-recently-published order (a publish moves its channel to the end). */
@@ -56,9 +69,10 @@ export class MemoryBroker implements Broker {
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.historySize = options.historySize ?? 100;
+    this.historyBytes = options.historyBytes ?? 1024 * 1024;
     this.epoch = options.epoch ?? randomBytes(8).toString('hex');
     this.maxChannels = options.maxChannels ?? 10_000;
-    this.maxHistoryBytes = options.maxHistoryBytes ?? 256 * 1024 * 1024;
+    this.maxHistoryBytes = options.maxHistoryBytes ?? 64 * 1024 * 1024;
   }
 
   /** The epoch of channels created now: the base epoch until the first eviction. */
@@ -69,49 +83,42 @@ export class MemoryBroker implements Broker {
   private kept(channel: string): Kept {
     let k = this.channels.get(channel);
     if (!k) {
-      this.channels.set(channel, (k = { history: new ChannelHistory(channel, this.currentEpoch(), this.historySize), sizes: [], bytes: 0 }));
+      this.channels.set(channel, (k = { history: new ChannelHistory(channel, this.currentEpoch(), this.historySize, this.historyBytes), bytes: 0 }));
       this.evict();
     }
     return k;
   }
 
-  /** ERR-4: forgets the least recently published channels nobody listens to while over a bound. */
+  /** ERR-4, LIMIT-7: forgets the least recently published channels nobody listens to while over a bound. */
   private evict(): void {
-    // Every listened channel is kept (subscribe creates it), so this many can be evicted at most.
-    if (this.channels.size <= this.listeners.size) return;
     let scan = this.channels.size;
     for (const [channel, k] of this.channels) {
       if (scan-- <= 0 || (this.channels.size <= this.maxChannels && this.bytes <= this.maxHistoryBytes)) return;
+      if (this.listeners.has(channel)) continue; // live channels keep their epoch (bounded by subscriptions)
       this.channels.delete(channel);
-      if (this.listeners.has(channel)) {
-        this.channels.set(channel, k); // live channels stay (bounded by subscriptions); move it to the end
-        continue;
-      }
       this.bytes -= k.bytes;
       this.generation++;
+    }
+    // LIMIT-7: still over the byte cap with only listened channels left: drop their history, oldest first.
+    for (const k of this.channels.values()) {
+      if (this.bytes <= this.maxHistoryBytes) return;
+      k.history.clear();
+      this.bytes -= k.bytes;
+      k.bytes = 0;
     }
   }
 
   async publish(channel: string, data: unknown, ts: number): Promise<ChannelPush> {
+    // LIMIT-7: serialize once; history keeps this string (its real size), never the parsed value.
+    const json = JSON.stringify(data === undefined ? null : data);
     const k = this.kept(channel);
     this.channels.delete(channel);
     this.channels.set(channel, k); // most recently published last
-    const push = k.history.append(data, ts);
+    const push = k.history.append(undefined, ts, Buffer.byteLength(json), json);
     if (this.historySize > 0) {
-      let size = 0;
-      try {
-        size = JSON.stringify(data)?.length ?? 0;
-      } catch {
-        // not JSON (the push will fail to go out anyway): count it as empty
-      }
-      k.sizes.push(size);
-      k.bytes += size;
-      this.bytes += size;
-      if (k.sizes.length > this.historySize) {
-        const gone = k.sizes.shift()!;
-        k.bytes -= gone;
-        this.bytes -= gone;
-      }
+      const retained = k.history.retainedBytes + k.history.retainedCount * HISTORY_ENTRY_OVERHEAD;
+      this.bytes += retained - k.bytes;
+      k.bytes = retained;
       if (this.bytes > this.maxHistoryBytes) this.evict();
     }
     for (const l of [...(this.listeners.get(channel) ?? [])]) l(push);
@@ -138,6 +145,11 @@ export class MemoryBroker implements Broker {
   /** Channels whose history is kept (for tests: the bound holds). */
   channelCount(): number {
     return this.channels.size;
+  }
+
+  /** LIMIT-7: bytes counted against the global history cap (for tests and SECURITY.md figures). */
+  historyBytesUsed(): number {
+    return this.bytes;
   }
 
   /** Live listeners (for tests: no leaks after connections close). */

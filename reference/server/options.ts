@@ -39,10 +39,30 @@ export interface ServerOptions {
   maxBufferedBytes?: number;
   /** Pushes kept per channel for resume, when the server creates its broker (SUB-8). @default 100 */
   historySize?: number;
+  /** Bytes of history kept per channel (UTF-8 of each push's serialized data), when the server creates its broker; advertised (LIMIT-7). @default 1_048_576 */
+  historyBytes?: number;
+  /** Bytes of history kept over all channels, when the server creates its broker; not advertised (LIMIT-7). @default 67_108_864 */
+  maxHistoryBytes?: number;
+  /** Subscribes after authenticated that do not count against the rate limit; advertised (RATE-4). @default 100 */
+  restoreAllowance?: number;
+  /** Deepest nesting of an inbound message; deeper gets error too_deep; advertised (LIMIT-6). @default 32 */
+  maxDepth?: number;
+  /** Data frames a connection may send before it is authenticated; one more closes it 4400 (LIMIT-8). @default 8 */
+  preAuthFrames?: number;
+  /** Bytes a connection may send before it is authenticated; more closes it 4400 (LIMIT-8). @default 16_384 */
+  preAuthBytes?: number;
+  /** Fragments one inbound message may have; more closes the connection 1009 (LIMIT-8). @default 64 */
+  maxFragments?: number;
+  /** An HTTP request (or upgrade) whose headers take longer than this is dropped (LIMIT-9). @default 10_000 */
+  headersTimeoutMs?: number;
+  /** A refused upgrade's socket is destroyed this long after its response was flushed (LIMIT-9). @default 500 */
+  refuseLingerMs?: number;
   /** 'single': a new session of a user closes the older one with 4002 (SESS-1). @default 'single' */
   sessionPolicy?: 'single' | 'multiple';
-  /** WebSocket connections per client IP; more get HTTP 429 (LIMIT-2). @default 256 */
+  /** Sockets per client IP (WebSocket connections, upgrades in progress, HTTP); an upgrade beyond it gets HTTP 429 (LIMIT-2, LIMIT-9). @default 256 */
   maxConnectionsPerIp?: number;
+  /** Sockets per client IP beyond which a new socket is destroyed at accept, before any HTTP (LIMIT-9). @default maxConnectionsPerIp + 64 */
+  maxSocketsPerIp?: number;
   /** Origins allowed exactly, e.g. 'https://app.example.com' (SEC-1). @default [] */
   allowedOrigins?: string[];
   /** Also allow the server's own origin (http(s):// + Host) (SEC-1). @default true */
@@ -84,6 +104,9 @@ export function sessionParams(o: ServerOptions): CoreParams {
     maxBufferedBytes: o.maxBufferedBytes ?? d.maxBufferedBytes,
     maxPendingRequests: o.maxPendingRequests ?? d.maxPendingRequests,
     historySize: o.historySize ?? d.historySize,
+    restoreAllowance: o.restoreAllowance ?? Math.max(d.restoreAllowance!, o.maxSubscriptions ?? d.maxSubscriptions),
+    historyBytes: o.historyBytes ?? Math.max(d.historyBytes!, o.maxPayloadBytes ?? d.maxPayloadBytes),
+    maxDepth: o.maxDepth ?? d.maxDepth,
     sessionPolicy: o.sessionPolicy ?? d.sessionPolicy,
   };
 }
@@ -100,6 +123,12 @@ export const SERVER_DEFAULTS = {
   tokenWarningMs: 60_000,
   shutdownSpreadMs: 5_000,
   closeGraceMs: 1_000,
+  maxHistoryBytes: 64 * 1024 * 1024,
+  preAuthFrames: 8,
+  preAuthBytes: 16 * 1024,
+  maxFragments: 64,
+  headersTimeoutMs: 10_000,
+  refuseLingerMs: 500,
   testActions: true,
   authorize: defaultAuthorize,
 } as const;

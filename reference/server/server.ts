@@ -4,11 +4,12 @@
  * socket events with `Date.now()`, performs its actions, and keeps one timer at its next deadline.
  */
 import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
-import { ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
+import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
+import { FrameGuard } from './frame-guard.js';
 import { runAction, testActions, type ActionHandler } from './actions.js';
 import { MemoryBroker, type Broker } from './broker.js';
 import { createHttpHandler } from './http.js';
@@ -44,13 +45,13 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const params = sessionParams(options);
   const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
-  const broker = options.broker ?? new MemoryBroker({ historySize: params.historySize });
+  const broker = options.broker ?? new MemoryBroker({ historySize: params.historySize, historyBytes: params.historyBytes, maxHistoryBytes: o.maxHistoryBytes });
   const sink = options.logger === false ? null : (options.logger ?? stderrSink);
   const strict = options.strictOutbound ?? (process.env.NODE_ENV === 'test' || !!process.env.VITEST);
   const random = options.random ?? Math.random;
   const core = new ServerCore({
     params, random, authorize: o.authorize, tokenWarningMs: o.tokenWarningMs, shutdownSpreadMs: o.shutdownSpreadMs,
-    closeGraceMs: o.closeGraceMs, server: { name: SERVER_NAME, version: SERVER_VERSION },
+    closeGraceMs: o.closeGraceMs, preAuthFrames: o.preAuthFrames, server: { name: SERVER_NAME, version: SERVER_VERSION },
   });
 
   const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}) => sink?.(makeEntry(level, event, fields));
@@ -64,7 +65,6 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   }));
 
   const sockets = new Map<ConnId, WebSocket>();
-  const perIp = new Map<string, number>();
   const brokerSubs = new Map<string, Promise<() => void>>();
   let nextConn = 1;
   let shuttingDown = false;
@@ -88,7 +88,8 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
           // ERR-4: a bug costs at most the event that hit it, never the server nor the events queued
           // behind it (another connection's close, say); tests (strict) see it as a failure.
           if (strict) throw err;
-          log('error', 'request_failed', { reason: 'internal_error', event: event.type, detail: String((err as Error)?.message ?? err) });
+          // LOG-1: the line's event is request_failed; the core event that failed is a field of its own.
+          log('error', 'request_failed', { reason: 'internal_error', coreEvent: event.type, detail: String((err as Error)?.message ?? err) });
         }
       }
     } finally {
@@ -116,13 +117,18 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   function serialize(m: ServerMessage): string | null {
     let s = serialized.get(m);
     if (s !== undefined) return s;
-    const v = validateServerMessage(m);
+    // LIMIT-7: a push whose data the broker serialized is checked without it and spliced in as is.
+    const raw = m.type === 'push' && m.data instanceof RawJson ? m.data.json : undefined;
+    const v = validateServerMessage(raw === undefined ? m : { ...m, data: null });
     if (!v.ok) {
       if (strict) throw new Error(`outbound message fails the schema: ${v.error}: ${JSON.stringify(m).slice(0, 200)}`);
       log('error', 'message_invalid', { direction: 'outbound', type: m.type, detail: v.error });
       return null;
     }
-    s = JSON.stringify(m);
+    if (raw !== undefined && m.type === 'push') {
+      const head = JSON.stringify({ type: 'push', channel: m.channel });
+      s = `${head.slice(0, -1)},"data":${raw},"position":${JSON.stringify(m.position)},"ts":${JSON.stringify(m.ts)}${m.replay ? ',"replay":true' : ''}}`;
+    } else s = JSON.stringify(m);
     serialized.set(m, s);
     return s;
   }
@@ -134,6 +140,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
         if (!ws || ws.readyState !== WebSocket.OPEN) return;
         const text = serialize(a.message);
         if (text === null) return;
+        if (a.message.type === 'authenticated') guards.get(a.conn)?.markAuthenticated(); // LIMIT-8
         ws.send(text);
         // LIMIT-3: a slow consumer is closed; sends never wait for it, so others are not slowed.
         if (ws.bufferedAmount > params.maxBufferedBytes) queue.push({ type: 'slowConsumer', now: Date.now(), conn: a.conn, bufferedBytes: ws.bufferedAmount });
@@ -211,7 +218,8 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
     shuttingDown: () => shuttingDown, sessionCount: (u) => core.sessionCount(u),
   });
-  const httpServer = createServer(http.handler);
+  // LIMIT-9: a header timeout well below Node's 60 s default, checked every second (Node checks every 30 s by default).
+  const httpServer = createServer({ headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) }, http.handler);
   httpServer.on('clientError', (_err, socket) => socket.destroy());
   const wss = new WebSocketServer({
     noServer: true,
@@ -219,10 +227,40 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false), // VER-2, VER-4
   });
 
+  // LIMIT-2, LIMIT-9: every socket of the port is counted per IP from accept to close, whatever it
+  // carries (an upgrade in progress, a refused one, a WebSocket, HTTP), so that sockets a peer holds
+  // before or during the upgrade count against the same limit as its connections.
+  const rawSockets = new Set<Socket>();
+  const socketsPerIp = new Map<string, number>();
+  const maxSocketsPerIp = o.maxSocketsPerIp ?? o.maxConnectionsPerIp + 64;
+  httpServer.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const n = (socketsPerIp.get(ip) ?? 0) + 1;
+    socketsPerIp.set(ip, n);
+    rawSockets.add(socket);
+    socket.once('close', () => {
+      rawSockets.delete(socket);
+      const left = (socketsPerIp.get(ip) ?? 1) - 1;
+      if (left > 0) socketsPerIp.set(ip, left);
+      else socketsPerIp.delete(ip);
+    });
+    // LIMIT-9: far beyond the per-IP limit, not even an HTTP answer: the socket is dropped at accept.
+    if (n > maxSocketsPerIp) socket.destroy();
+  });
+
+  /** LOG-2: at most a short prefix of anything a client sent where a token could be. */
+  function prefix(text: string, n = 16): string {
+    return text.length <= n ? text : `${text.slice(0, n)}…(${text.length} chars)`;
+  }
+
   function refuse(socket: Duplex, status: number, reason: string, req: IncomingMessage, path: string): void {
-    log('info', 'handshake_rejected', { status, reason, ip: req.socket.remoteAddress, path });
+    log('info', 'handshake_rejected', { status, reason, ip: req.socket.remoteAddress, path: prefix(path) });
     const body = JSON.stringify({ error: reason });
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // LIMIT-9: a peer that keeps its side open (or vanished) must not hold the fd: destroy after a short linger.
+    const linger = setTimeout(() => socket.destroy(), o.refuseLingerMs);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
   }
 
   function originAllowed(req: IncomingMessage): boolean {
@@ -258,14 +296,39 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     const urlToken = url.searchParams.get('token') ?? undefined;
     if (urlToken !== undefined && !o.allowTokenInUrl) return refuse(socket, 400, 'token_in_url', req, path); // AUTH-7
     const ip = req.socket.remoteAddress ?? 'unknown';
-    if ((perIp.get(ip) ?? 0) >= o.maxConnectionsPerIp) return refuse(socket, 429, 'too_many_connections', req, path); // LIMIT-2
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, ip, req.headers.origin, urlToken));
+    // LIMIT-2: this socket and every other one of the IP (open connections, upgrades in progress).
+    if ((socketsPerIp.get(ip) ?? 0) > o.maxConnectionsPerIp) return refuse(socket, 429, 'too_many_connections', req, path);
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip, req.headers.origin, urlToken));
   }
 
-  function onConnection(ws: WebSocket, ip: string, origin: string | undefined, urlToken: string | undefined): void {
+  const guards = new Map<ConnId, FrameGuard>();
+
+  function onConnection(ws: WebSocket, socket: Duplex, ip: string, origin: string | undefined, urlToken: string | undefined): void {
     const conn = nextConn++;
     sockets.set(conn, ws);
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    // LIMIT-8: fragments per message and bytes before authentication, read from the frame headers.
+    const guard = new FrameGuard({ maxFragments: o.maxFragments, preAuthBytes: o.preAuthBytes });
+    guards.set(conn, guard);
+    let tripped = false;
+    const admit = (chunk: Buffer): boolean => {
+      if (tripped) return false;
+      if (guard.feed(chunk) === 'ok') return true;
+      // Nothing more reaches ws's parser, not even this chunk (it would buffer its fragments); the
+      // core closes the connection and terminates it after closeGraceMs.
+      tripped = true;
+      socket.pause();
+      feed({ type: 'overBudget', now: Date.now(), conn, budget: guard.lastVerdict });
+      return false;
+    };
+    // The guard sits in front of ws's own 'data' listener: each of those is wrapped, and the wrapper
+    // carries `.listener` so that ws's removeListener('data', its listener) still removes it.
+    for (const l of socket.listeners('data') as ((chunk: Buffer) => void)[]) {
+      socket.removeListener('data', l);
+      const wrapped = Object.assign((chunk: Buffer) => {
+        if (admit(chunk)) l.call(socket, chunk);
+      }, { listener: l });
+      socket.on('data', wrapped);
+    }
     ws.on('message', (data, isBinary) => {
       const now = Date.now();
       if (isBinary) feed({ type: 'binary', now, conn });
@@ -280,9 +343,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     });
     ws.on('close', (code, reason) => {
       sockets.delete(conn);
-      const n = (perIp.get(ip) ?? 1) - 1;
-      if (n > 0) perIp.set(ip, n);
-      else perIp.delete(ip);
+      guards.delete(conn);
       feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
       if (sockets.size === 0) onDrained?.();
     });
@@ -324,6 +385,9 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     await new Promise<void>((resolve) => {
       httpServer.close(() => resolve());
       httpServer.closeAllConnections();
+      // LIMIT-9: sockets http no longer tracks (refused upgrades whose peer keeps them open, upgrades
+      // in progress) would keep the process alive after SIGTERM: destroy them all.
+      for (const socket of rawSockets) socket.destroy();
     });
     log('info', 'shutdown_completed', {});
   }

@@ -46,8 +46,8 @@ export const CLOSE_CODES = {
   },
   MESSAGE_TOO_BIG: {
     code: 1009, name: 'message_too_big', sentBy: 'server', class: 'reconnect',
-    meaning: 'An inbound message exceeded maxPayloadBytes.',
-    rules: ['LIMIT-1'],
+    meaning: 'An inbound message exceeded maxPayloadBytes, or (revision 1.2, optional) came in more fragments than the server allows.',
+    rules: ['LIMIT-1', 'LIMIT-8'],
   },
   INTERNAL_ERROR: {
     code: 1011, name: 'internal_error', sentBy: 'server', class: 'reconnect',
@@ -76,8 +76,8 @@ export const CLOSE_CODES = {
   },
   NOT_AUTHENTICATED: {
     code: 4400, name: 'not_authenticated', sentBy: 'server', class: 'stop',
-    meaning: 'A message other than auth arrived before the session was authenticated.',
-    rules: ['AUTH-3'],
+    meaning: 'A message other than auth arrived before the session was authenticated, or (revision 1.2, optional) more frames or bytes than the server allows before authentication.',
+    rules: ['AUTH-3', 'LIMIT-8'],
   },
   UNAUTHORIZED: {
     code: 4401, name: 'unauthorized', sentBy: 'server', class: 'stop',

@@ -16,6 +16,9 @@ export const DEFAULT_PARAMS: Omit<SessionParams, 'tokenExpiresAt'> = {
   maxBufferedBytes: 1024 * 1024,
   historySize: 100,
   maxPendingRequests: 100,
+  restoreAllowance: 100,
+  historyBytes: 1024 * 1024,
+  maxDepth: 32,
   sessionPolicy: 'single',
 };
 

@@ -183,6 +183,29 @@ export interface SessionParams {
    */
   maxPendingRequests?: number;
   /**
+   * How many `subscribe` frames a connection may send after its `authenticated` without counting
+   * against `rateLimit`, so that a reconnecting client restores all its channels at once (RATE-4).
+   * At least `maxSubscriptions`. Optional: added in v1.2; when absent, every subscribe counts.
+   * @TJS-type integer
+   * @minimum 0
+   */
+  restoreAllowance?: number;
+  /**
+   * Bytes of history kept per channel for resume, counted as the UTF-8 length of each retained
+   * push's serialized `data`; the oldest pushes go first (LIMIT-7). At least `maxPayloadBytes`.
+   * Optional: added in v1.2.
+   * @TJS-type integer
+   * @minimum 1
+   */
+  historyBytes?: number;
+  /**
+   * Deepest nesting of arrays and objects an inbound message may have, the message object itself
+   * counting 1; a deeper one gets `error too_deep` and is not processed (LIMIT-6). Optional: added in v1.2.
+   * @TJS-type integer
+   * @minimum 4
+   */
+  maxDepth?: number;
+  /**
    * `single`: a newer session of the same user closes the older one; `multiple`: sessions of one user
    * coexist independently (SESS-1).
    */
@@ -206,6 +229,12 @@ export interface AuthenticatedMessage {
   sessionId: string;
   protocol: 'mooring.v1';
   params: SessionParams;
+  /**
+   * The name of the user's own channel (SUB-12): `user:<userId>` when that is a valid channel name,
+   * otherwise `user:~` and the unpadded base64url SHA-256 of the UTF-8 user id. Optional: added in v1.2.
+   * @pattern ^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$
+   */
+  userChannel?: ChannelName;
   server?: {
     /** @maxLength 128 */
     name: string;

@@ -69,7 +69,9 @@ function validateWith<T>(table: Map<string, ValidateFunction>, value: unknown, s
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string') return { ok: false, error: '/type must be a string' };
   const v = table.get(type);
-  if (!v) return { ok: false, error: `unknown ${side} message type "${type.slice(0, 40)}"` };
+  // LOG-2: an unknown type is named only when it looks like a type name; anything else (a token
+  // pasted into the wrong field) is never echoed, only its length.
+  if (!v) return { ok: false, error: `unknown ${side} message type ${/^[a-z][a-z_]{0,23}$/.test(type) ? `"${type}"` : `(${type.length} characters, not shown)`}` };
   return v(value) ? { ok: true, message: value as T } : { ok: false, error: describe(v.errors) };
 }
 

@@ -25,6 +25,17 @@ describe('basics on the wire', () => {
     expect(d.log.map((e) => e.kind)).toContain('authenticated');
   });
 
+  it('SUB-12: the authenticated event carries the user channel the server names, also for a user id outside the channel grammar', async () => {
+    const server = await start();
+    const token = await server.createToken('alice smith');
+    const o = new Observed({ url: server.url, token: () => token });
+    o.client.connect();
+    const a = await o.nth('authenticated', 1);
+    expect(a.userChannel).toMatch(/^uid:[A-Za-z0-9_-]{43}$/);
+    o.subscribe(a.userChannel!);
+    await o.subscribed();
+  });
+
   it('SUB-10: two handlers on one channel share one server subscription; both get each push', async () => {
     const server = await start();
     const token = await server.createToken('alice');

@@ -540,7 +540,7 @@ export class ClientCore {
     this.sessionId = msg.sessionId;
     if (reauth) {
       this.log.add(now, 'authenticated', `re-auth ok, token expires ${msg.params.tokenExpiresAt ?? 'never'}`);
-      this.emit({ type: 'authenticated', userId: msg.userId, sessionId: msg.sessionId, params: { ...msg.params }, reauth: true });
+      this.emit({ type: 'authenticated', userId: msg.userId, sessionId: msg.sessionId, params: { ...msg.params }, reauth: true, ...(msg.userChannel !== undefined ? { userChannel: msg.userChannel } : {}) });
       return;
     }
     this.phase = undefined;
@@ -554,7 +554,7 @@ export class ClientCore {
     for (const channel of this.subs.channelNames()) this.sendSubscribe(channel, now);
     // Requests that waited for authentication (made while not connected) go out now.
     for (const r of this.requests.values()) if (r.status === 'waiting') this.sendRequest(r, now);
-    this.emit({ type: 'authenticated', userId: msg.userId, sessionId: msg.sessionId, params: { ...msg.params }, reauth: false });
+    this.emit({ type: 'authenticated', userId: msg.userId, sessionId: msg.sessionId, params: { ...msg.params }, reauth: false, ...(msg.userChannel !== undefined ? { userChannel: msg.userChannel } : {}) });
   }
 
   private onResponse(msg: ResponseMessage, now: number): void {

@@ -64,7 +64,8 @@ export interface PushMeta {
 /** Events the client surfaces to the application. */
 export type ClientEvent =
   | { type: 'connecting'; attempt: number; url: string }
-  | { type: 'authenticated'; userId: string; sessionId: string; params: SessionParams; reauth: boolean }
+  /** `userChannel`: the user's own channel, when the server names it (SUB-12, revision 1.2). */
+  | { type: 'authenticated'; userId: string; sessionId: string; params: SessionParams; reauth: boolean; userChannel?: string }
   | { type: 'reconnecting'; attempt: number; delayMs: number; at: number }
   | { type: 'closed'; code: number; reason: string; willRetry: boolean; closeClass: CloseClass; byClient: boolean }
   | { type: 'subscribed'; channel: string; position: Position; resume?: 'replayed' | 'unavailable'; replayed?: number }

@@ -33,3 +33,23 @@ describe('ChannelHistory', () => {
     expect(h.read()).toEqual({ head: { epoch: 'e', offset: 1 } });
   });
 });
+
+describe('ChannelHistory: bytes (LIMIT-7)', () => {
+  it('LIMIT-7: keeps the retained bytes within maxBytes, dropping the oldest; a push above it is not kept', () => {
+    const h = new ChannelHistory('c', 'e', 100, 10);
+    h.append(undefined, 1, 4, '"ab"');
+    h.append(undefined, 2, 4, '"cd"');
+    expect(h.retainedBytes).toBe(8);
+    h.append(undefined, 3, 4, '"ef"');
+    expect(h.retainedBytes).toBe(8);
+    expect(h.read({ epoch: 'e', offset: 0 }).missed).toBe('unavailable');
+    expect(h.read({ epoch: 'e', offset: 1 }).missed).toEqual([
+      { channel: 'c', json: '"cd"', position: { epoch: 'e', offset: 2 }, ts: 2 },
+      { channel: 'c', json: '"ef"', position: { epoch: 'e', offset: 3 }, ts: 3 },
+    ]);
+    h.append(undefined, 4, 11, '"too big"');
+    expect(h.retainedCount).toBe(0);
+    expect(h.read({ epoch: 'e', offset: 4 })).toEqual({ head: { epoch: 'e', offset: 4 }, missed: [] });
+    expect(h.read({ epoch: 'e', offset: 3 }).missed).toBe('unavailable');
+  });
+});

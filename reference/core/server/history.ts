@@ -9,21 +9,55 @@ import type { ChannelPush, ChannelRead } from './types.js';
 export class ChannelHistory {
   private offset = 0;
   private readonly items: ChannelPush[] = [];
+  /** LIMIT-7: the byte size of each retained item, oldest first. */
+  private readonly sizes: number[] = [];
+  private bytes = 0;
 
-  constructor(readonly channel: string, readonly epoch: string, private readonly size: number) {}
+  /**
+   * @param size pushes kept (historySize)
+   * @param maxBytes bytes kept (historyBytes, LIMIT-7): the oldest pushes go first; a push larger
+   *   than this is not kept at all
+   */
+  constructor(readonly channel: string, readonly epoch: string, private readonly size: number, private readonly maxBytes = Infinity) {}
 
   get head(): Position {
     return { epoch: this.epoch, offset: this.offset };
   }
 
-  /** SUB-5: the next push gets offset head+1. */
-  append(data: unknown, ts: number): ChannelPush {
-    const push: ChannelPush = { channel: this.channel, data, position: { epoch: this.epoch, offset: ++this.offset }, ts };
+  /** Pushes retained. */
+  get retainedCount(): number {
+    return this.items.length;
+  }
+
+  /** Bytes of the retained pushes, as counted by `append`. */
+  get retainedBytes(): number {
+    return this.bytes;
+  }
+
+  /**
+   * SUB-5: the next push gets offset head+1. `bytes` is its size for LIMIT-7 (the broker passes the
+   * UTF-8 length of the serialized data). With `json`, only the serialization is kept, never `data`.
+   */
+  append(data: unknown, ts: number, bytes = 0, json?: string): ChannelPush {
+    const position = { epoch: this.epoch, offset: ++this.offset };
+    const push: ChannelPush = json !== undefined ? { channel: this.channel, json, position, ts } : { channel: this.channel, data, position, ts };
     if (this.size > 0) {
       this.items.push(push);
-      if (this.items.length > this.size) this.items.shift();
+      this.sizes.push(bytes);
+      this.bytes += bytes;
+      while (this.items.length > this.size || this.bytes > this.maxBytes) {
+        this.items.shift();
+        this.bytes -= this.sizes.shift()!;
+      }
     }
     return push;
+  }
+
+  /** Drops every retained push (the head stays): a broker under its global byte cap (LIMIT-7). */
+  clear(): void {
+    this.items.length = 0;
+    this.sizes.length = 0;
+    this.bytes = 0;
   }
 
   /**

@@ -64,7 +64,7 @@ describe('ServerCore: auth', () => {
     const [a] = sent(login(1, 'alice', 0, 5_000));
     expect(a).toEqual({
       type: 'authenticated', userId: 'alice', sessionId: 'ffffffffffffffff', protocol: 'mooring.v1',
-      params: { ...DEFAULT_PARAMS, tokenExpiresAt: 5_000 }, server: { name: 'mooring-reference', version: '0.0.0' },
+      params: { ...DEFAULT_PARAMS, tokenExpiresAt: 5_000 }, userChannel: 'user:alice', server: { name: 'mooring-reference', version: '0.0.0' },
     });
   });
 
@@ -331,5 +331,106 @@ describe('ServerCore: limits, errors, shutdown', () => {
       { conn: 2, code: 1012, reason: 'service_restart;retry=900' },
     ]);
     expect(closes(run({ type: 'open', now: 6, conn: 3, ip: 'x' }))[0]!.code).toBe(1012);
+  });
+});
+
+describe('ServerCore: revision 1.2', () => {
+  it('RATE-4: the first restoreAllowance subscribes after authenticated do not count against the rate limit', () => {
+    const { login, text, closes, sent } = setup({ rateLimit: { messages: 5, windowMs: 10_000 }, maxSubscriptions: 20, restoreAllowance: 20 });
+    login(1, 'alice');
+    for (let i = 0; i < 20; i++) expect(closes(text(1, { type: 'subscribe', channel: `c${i}` }, 1))).toEqual([]);
+    // every other frame still counts: 5 pings pass, the 6th closes 4429
+    for (let i = 0; i < 5; i++) expect(sent(text(1, { type: 'ping' }, 2))).toHaveLength(1);
+    expect(closes(text(1, { type: 'ping' }, 3))).toEqual([{ conn: 1, code: CLOSE.RATE_LIMITED, reason: expect.stringMatching(/^rate_limited;retry=\d+$/) }]);
+  });
+
+  it('RATE-4: the 21st subscribe counts; an in-band re-auth does not renew the allowance', () => {
+    const { login, text, closes, run } = setup({ rateLimit: { messages: 2, windowMs: 10_000 }, maxSubscriptions: 2, restoreAllowance: 2 });
+    login(1, 'alice');
+    text(1, { type: 'subscribe', channel: 'a' }, 1);
+    text(1, { type: 'subscribe', channel: 'b' }, 1);
+    const acts = text(1, { type: 'auth', token: 't-alice' }, 2); // counts 1
+    const v = acts.find((a) => a.type === 'verifyToken')!;
+    if (v.type !== 'verifyToken') throw new Error();
+    run({ type: 'tokenResult', now: 2, conn: 1, verifyId: v.verifyId, record: { userId: 'alice', expiresAt: null } });
+    expect(closes(text(1, { type: 'subscribe', channel: 'a' }, 3))).toEqual([]); // counts 2
+    expect(closes(text(1, { type: 'subscribe', channel: 'b' }, 4)).map((c) => c.code)).toEqual([CLOSE.RATE_LIMITED]);
+  });
+
+  it('RATE-4: without restoreAllowance every subscribe counts (revision 1.1 behaviour)', () => {
+    const { login, text, closes } = setup({ rateLimit: { messages: 3, windowMs: 10_000 }, restoreAllowance: undefined });
+    login(1, 'alice');
+    for (let i = 0; i < 3; i++) expect(closes(text(1, { type: 'subscribe', channel: `c${i}` }, 1))).toEqual([]);
+    expect(closes(text(1, { type: 'subscribe', channel: 'c3' }, 1)).map((c) => c.code)).toEqual([CLOSE.RATE_LIMITED]);
+  });
+
+  it('LIMIT-6: a message nested deeper than maxDepth gets error too_deep and reaches nothing; the connection stays open', () => {
+    const { login, run, sent, closes } = setup({ maxDepth: 4 });
+    login(1, 'alice');
+    const deep = `{"type":"request","id":"d","action":"publish","payload":{"channel":"c","data":[[[1]]]}}`;
+    const acts = run({ type: 'text', now: 1, conn: 1, text: deep });
+    expect(sent(acts)).toEqual([{ type: 'error', code: 'too_deep', message: expect.stringContaining('maxDepth') }]);
+    expect(acts.some((a) => a.type === 'dispatch')).toBe(false);
+    expect(closes(acts)).toEqual([]);
+    // brackets inside strings do not count; exactly maxDepth passes
+    const ok = run({ type: 'text', now: 2, conn: 1, text: `{"type":"request","id":"e","action":"echo","payload":{"a":[["[[[[[{{{{"]]}}` });
+    expect(ok.some((a) => a.type === 'dispatch')).toBe(true);
+  });
+
+  it('LIMIT-8: the 9th data frame before authentication closes 4400', () => {
+    const { run, closes, sent } = setup();
+    run({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    for (let i = 0; i < 8; i++) expect(sent(run({ type: 'text', now: 1, conn: 1, text: '{bad' }))).toHaveLength(1);
+    const acts = run({ type: 'binary', now: 2, conn: 1 });
+    expect(sent(acts)).toEqual([]);
+    expect(closes(acts)).toEqual([{ conn: 1, code: CLOSE.NOT_AUTHENTICATED, reason: 'not_authenticated' }]);
+  });
+
+  it('LIMIT-8: the frame guard closes 4400 (pre-auth bytes) and 1009 (fragments)', () => {
+    const { run, closes, login } = setup();
+    run({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    expect(closes(run({ type: 'overBudget', now: 1, conn: 1, budget: 'pre_auth_bytes' }))).toEqual([{ conn: 1, code: CLOSE.NOT_AUTHENTICATED, reason: 'not_authenticated' }]);
+    login(2, 'alice');
+    expect(closes(run({ type: 'overBudget', now: 1, conn: 2, budget: 'fragments' }))).toEqual([{ conn: 2, code: 1009, reason: 'message_too_big' }]);
+  });
+
+  it('AUTH-12: an auth that arrived before the deadline is answered even when its verification ends after it', () => {
+    const { run, tick, sent, closes } = setup({ authTimeoutMs: 500, heartbeatIntervalMs: 10_000 });
+    run({ type: 'open', now: 0, conn: 1, ip: 'x' });
+    const v = run({ type: 'text', now: 499, conn: 1, text: JSON.stringify({ type: 'auth', token: 't' }) }).find((a) => a.type === 'verifyToken')!;
+    if (v.type !== 'verifyToken') throw new Error();
+    expect(closes(tick(600))).toEqual([]);
+    const acts = run({ type: 'tokenResult', now: 700, conn: 1, verifyId: v.verifyId, record: { userId: 'alice', expiresAt: null } });
+    expect(sent(acts)[0]).toMatchObject({ type: 'authenticated', userId: 'alice' });
+  });
+
+  it('SUB-12: userChannel is user:<id> when it fits the grammar, uid:<sha256> otherwise; only its user may subscribe', () => {
+    const { login, sent, text } = setup();
+    expect(sent(login(1, 'alice'))[0].userChannel).toBe('user:alice');
+    const odd = 'alice smith'.padEnd(200, '!');
+    const ch = sent(login(2, odd))[0].userChannel as string;
+    expect(ch).toMatch(/^uid:[A-Za-z0-9_-]{43}$/);
+    expect(sent(text(2, { type: 'subscribe', channel: ch }))).toEqual([]); // accepted: a readChannel follows
+    expect(sent(text(1, { type: 'subscribe', channel: ch }))).toEqual([{ type: 'error', code: 'forbidden', message: expect.any(String), channel: ch }]);
+  });
+});
+
+describe('ServerCore: close precedence (ERR-7)', () => {
+  it('ERR-7: a connection is closed once: a slow-consumer report after a heartbeat close, or a heartbeat deadline after a 4509, closes nothing more', () => {
+    const { login, run, tick, closes } = setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 50 }, { closeGraceMs: 1_000 });
+    login(1, 'alice');
+    login(2, 'bob');
+    expect(closes(run({ type: 'slowConsumer', now: 10, conn: 1, bufferedBytes: 2e6 }))).toEqual([{ conn: 1, code: CLOSE.SLOW_CONSUMER, reason: 'slow_consumer' }]);
+    tick(100); // pings both
+    const hb = closes(tick(150));
+    expect(hb).toEqual([{ conn: 2, code: CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat_timeout' }]); // conn 1 is not closed again
+    expect(closes(run({ type: 'slowConsumer', now: 151, conn: 2, bufferedBytes: 2e6 }))).toEqual([]);
+  });
+
+  it('ERR-7: LIMIT-3 is judged at every send, so an outbound buffer over the cap is 4509 before any heartbeat deadline can pass', () => {
+    const { login, run, closes } = setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 50 });
+    login(1, 'alice');
+    // the driver reports the slow consumer at the send that crossed maxBufferedBytes (reference/server/server.ts)
+    expect(closes(run({ type: 'slowConsumer', now: 1, conn: 1, bufferedBytes: 2e6 })).map((c) => c.code)).toEqual([CLOSE.SLOW_CONSUMER]);
   });
 });

@@ -13,6 +13,7 @@ import {
   type ServerMessage,
 } from '../../../schemas/v1/index.js';
 import { judgeToken, randomId, warnAt } from './auth.js';
+import { depthExceeds, userChannelName } from './limits.js';
 import { DeadlineHeap } from './deadlines.js';
 import { Liveness } from './heartbeat.js';
 import { RateLimiter } from './rate-limit.js';
@@ -43,6 +44,10 @@ interface Conn {
   warned: boolean;
   liveness: Liveness;
   subs: ConnSubscriptions;
+  /** RATE-4: subscribe frames this connection may still send without counting against the rate limit. */
+  restoreLeft: number;
+  /** LIMIT-8: data frames received before authentication. */
+  preAuthFrames: number;
   /** REQ-4, LIMIT-5: ids of requests dispatched and not yet answered. */
   pending: Set<string>;
   terminateAt: number;
@@ -59,6 +64,7 @@ export class ServerCore {
   private readonly tokenWarningMs: number;
   private readonly shutdownSpreadMs: number;
   private readonly closeGraceMs: number;
+  private readonly preAuthFrames: number;
   private readonly serverInfo: { name: string; version: string };
 
   private readonly conns = new Map<ConnId, Conn>();
@@ -78,6 +84,7 @@ export class ServerCore {
     this.tokenWarningMs = options.tokenWarningMs ?? 60_000;
     this.shutdownSpreadMs = options.shutdownSpreadMs ?? 5_000;
     this.closeGraceMs = options.closeGraceMs ?? 1_000;
+    this.preAuthFrames = options.preAuthFrames ?? 8;
     this.serverInfo = options.server ?? { name: 'mooring-reference', version: '0.0.0' };
     this.limiter = new RateLimiter(this.params.rateLimit.messages, this.params.rateLimit.windowMs);
   }
@@ -109,6 +116,13 @@ export class ServerCore {
           this.close(touched, 'SLOW_CONSUMER', ev.now); // LIMIT-3
         }
         break;
+      case 'overBudget':
+        if (touched && !touched.closing) {
+          const preAuth = ev.budget === 'pre_auth_bytes';
+          this.log('info', preAuth ? 'auth_failed' : 'message_invalid', { conn: touched.id, userId: touched.userId, reason: ev.budget });
+          this.close(touched, preAuth ? 'NOT_AUTHENTICATED' : 'MESSAGE_TOO_BIG', ev.now); // LIMIT-8
+        }
+        break;
       case 'tick': this.onTick(ev.now); break;
       case 'shutdown': this.onShutdown(ev.now); break;
       case 'closed': if (touched) this.onClosed(touched, ev.code); break;
@@ -138,10 +152,11 @@ export class ServerCore {
       id, phase: 'awaiting_auth', closing: false, authDeadline: now + this.params.authTimeoutMs, verifyId: null,
       userId: null, sessionId: null, expiresAt: null, warned: false,
       liveness: new Liveness(now, this.params.heartbeatIntervalMs, this.params.heartbeatTimeoutMs),
-      subs: new ConnSubscriptions(), pending: new Set(), terminateAt: Infinity, scheduledAt: Infinity,
+      subs: new ConnSubscriptions(), restoreLeft: 0, preAuthFrames: 0, pending: new Set(), terminateAt: Infinity, scheduledAt: Infinity,
     };
     this.conns.set(id, c);
-    this.log('info', 'connection_opened', { conn: id, ip, origin });
+    // LOG-2: a client-sent header is logged bounded (an Origin is at most a scheme, a host and a port).
+    this.log('info', 'connection_opened', { conn: id, ip, origin: origin !== undefined && origin.length > 128 ? `${origin.slice(0, 128)}…(${origin.length} chars)` : origin });
     if (this.shuttingDown) return this.close(c, 'SERVICE_RESTART', now, this.retryHint());
     if (urlToken !== undefined) this.verify(c, urlToken); // AUTH-7: the operator opted in
     this.schedule(c);
@@ -149,8 +164,18 @@ export class ServerCore {
 
   private onText(c: Conn, text: string, now: number): void {
     c.liveness.seen(); // HB-4
-    if (c.closing || !this.admit(c, now)) return;
+    if (c.closing || !this.preAuthBudget(c, now)) return;
+    const maxDepth = this.params.maxDepth;
+    // LIMIT-6: a message nested too deep is refused before it is parsed, so it never reaches a channel.
+    if (maxDepth !== undefined && depthExceeds(text, maxDepth)) {
+      if (!this.admit(c, now)) return;
+      return this.reject(c, 'too_deep', `the message nests deeper than maxDepth (${maxDepth})`);
+    }
     const parsed = parseClientFrame(text);
+    // RATE-4: the first restoreAllowance subscribes after authenticated do not count against the rate limit.
+    const restoring = parsed.kind === 'message' && parsed.message.type === 'subscribe' && c.phase === 'authenticated' && c.restoreLeft > 0;
+    if (restoring) c.restoreLeft--;
+    else if (!this.admit(c, now)) return;
     if (parsed.kind === 'invalid_json') return this.reject(c, 'invalid_json', 'the frame is not valid JSON'); // ERR-1
     if (parsed.kind === 'invalid_message') return this.reject(c, 'invalid_message', parsed.error); // ERR-2, SUB-1
     const m = parsed.message;
@@ -165,8 +190,17 @@ export class ServerCore {
 
   private onBinary(c: Conn, now: number): void {
     c.liveness.seen();
-    if (c.closing || !this.admit(c, now)) return;
+    if (c.closing || !this.preAuthBudget(c, now) || !this.admit(c, now)) return;
     this.reject(c, 'binary_not_supported', 'v1 carries JSON text frames only'); // VER-6
+  }
+
+  /** LIMIT-8: before authentication a connection gets `preAuthFrames` data frames; one more closes it 4400. */
+  private preAuthBudget(c: Conn, now: number): boolean {
+    if (c.phase === 'authenticated') return true;
+    if (++c.preAuthFrames <= this.preAuthFrames) return true;
+    this.log('info', 'auth_failed', { conn: c.id, reason: 'pre_auth_budget', frames: c.preAuthFrames });
+    this.close(c, 'NOT_AUTHENTICATED', now);
+    return false;
   }
 
   private onMessage(c: Conn, m: ClientMessage, now: number): void {
@@ -237,6 +271,7 @@ export class ServerCore {
     }
     if (!reauth) {
       c.phase = 'authenticated';
+      c.restoreLeft = this.params.restoreAllowance ?? 0; // RATE-4
       c.userId = userId;
       c.sessionId = randomId(this.random);
       if (this.params.sessionPolicy === 'single') {
@@ -254,7 +289,7 @@ export class ServerCore {
     // AUTH-5
     this.send(c, {
       type: 'authenticated', userId, sessionId: c.sessionId!, protocol: SUBPROTOCOL,
-      params: { ...this.params, tokenExpiresAt: expiresAt }, server: this.serverInfo,
+      params: { ...this.params, tokenExpiresAt: expiresAt }, userChannel: userChannelName(userId), server: this.serverInfo, // SUB-12
     });
     this.checkExpiry(c, now);
   }
@@ -310,7 +345,8 @@ export class ServerCore {
       }
       return;
     }
-    if (c.phase !== 'authenticated' && now >= c.authDeadline) {
+    // AUTH-2, AUTH-12: the deadline is for the arrival of auth; an auth under verification is answered.
+    if (c.phase === 'awaiting_auth' && now >= c.authDeadline) {
       this.log('info', 'auth_timeout', { conn: c.id });
       return this.close(c, 'AUTH_TIMEOUT', now); // AUTH-2
     }
@@ -412,7 +448,7 @@ export class ServerCore {
   private deadlineOf(c: Conn): number {
     if (c.closing) return c.terminateAt;
     let d = c.liveness.deadline();
-    if (c.phase !== 'authenticated') d = Math.min(d, c.authDeadline);
+    if (c.phase === 'awaiting_auth') d = Math.min(d, c.authDeadline);
     else if (c.expiresAt !== null) d = Math.min(d, c.warned ? c.expiresAt : warnAt(c.expiresAt, this.tokenWarningMs));
     return d;
   }

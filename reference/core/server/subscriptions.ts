@@ -8,7 +8,7 @@
  * dropped, so nothing is lost or delivered twice even with an asynchronous (e.g. Redis) broker.
  */
 import type { Position, PushMessage, ServerMessage, SubscribeMessage, UnsubscribeMessage } from '../../../schemas/v1/index.js';
-import type { ChannelPush, ChannelRead, ConnId } from './types.js';
+import { RawJson, type ChannelPush, type ChannelRead, type ConnId } from './types.js';
 
 export type ChannelMessage = SubscribeMessage | UnsubscribeMessage;
 
@@ -119,7 +119,9 @@ export class ConnSubscriptions {
 }
 
 export function pushMessage(p: ChannelPush, replay = false): PushMessage {
-  const m: PushMessage = { type: 'push', channel: p.channel, data: p.data, position: p.position, ts: p.ts };
+  // LIMIT-7: a push the broker serialized goes out as that text, never parsed back.
+  const data = p.json !== undefined ? new RawJson(p.json) : p.data;
+  const m: PushMessage = { type: 'push', channel: p.channel, data, position: p.position, ts: p.ts };
   if (replay) m.replay = true;
   return m;
 }

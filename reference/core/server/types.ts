@@ -3,6 +3,7 @@
  * (ms since the Unix epoch); the core never reads a clock, draws randomness or touches a socket.
  */
 import type { Position, ServerMessage, SessionParams } from '../../../schemas/v1/index.js';
+import { userChannelName } from './limits.js';
 
 /** A connection id, chosen by the driver (unique per server). */
 export type ConnId = number;
@@ -17,7 +18,10 @@ export interface TokenRecord {
 /** One message of a channel, as the broker stores and delivers it. */
 export interface ChannelPush {
   channel: string;
-  data: unknown;
+  /** The published value; absent when the broker keeps only its serialization (`json`). */
+  data?: unknown;
+  /** LIMIT-7: `data` serialized once by the broker; sent as is (history keeps only this). */
+  json?: string;
   position: Position;
   ts: number;
 }
@@ -50,6 +54,11 @@ export type ServerEvent =
   | { type: 'brokerPush'; now: number; push: ChannelPush }
   /** The driver saw more than maxBufferedBytes waiting on this connection (LIMIT-3). */
   | { type: 'slowConsumer'; now: number; conn: ConnId; bufferedBytes: number }
+  /**
+   * LIMIT-8: the driver's frame guard saw a peer exceed a wire budget: `pre_auth_bytes` (bytes before
+   * authentication; closes 4400) or `fragments` (one message in too many fragments; closes 1009).
+   */
+  | { type: 'overBudget'; now: number; conn: ConnId; budget: 'pre_auth_bytes' | 'fragments' }
   | { type: 'tick'; now: number }
   | { type: 'shutdown'; now: number }
   | { type: 'closed'; now: number; conn: ConnId; code: number; reason: string };
@@ -72,11 +81,19 @@ export type ServerAction =
 /** Authorization hook (SUB-4): may `userId` subscribe to / publish on `channel`? */
 export type Authorize = (userId: string, channel: string, op: 'subscribe' | 'publish') => boolean;
 
-/** SUB-4 default: `user:<id>` channels belong to user `<id>` alone; every other channel is open. */
+/**
+ * SUB-4, SUB-12 default: `user:` and `uid:` channels belong to the user whose own channel
+ * (`userChannelName`) they are; every other channel is open.
+ */
 export const defaultAuthorize: Authorize = (userId, channel) =>
-  !channel.startsWith('user:') || channel === `user:${userId}`;
+  !(channel.startsWith('user:') || channel.startsWith('uid:')) || channel === userChannelName(userId);
 
 export type CoreParams = Omit<SessionParams, 'tokenExpiresAt'>;
+
+/** A JSON value already serialized: the driver splices `json` into the frame instead of serializing it again. */
+export class RawJson {
+  constructor(readonly json: string) {}
+}
 
 export interface ServerCoreOptions {
   /** The session params the server enforces and advertises (AUTH-5). */
@@ -91,6 +108,8 @@ export interface ServerCoreOptions {
   shutdownSpreadMs?: number;
   /** After the core closes a connection, it terminates the socket if the close handshake takes longer. @default 1_000 */
   closeGraceMs?: number;
+  /** LIMIT-8: data frames a connection may send before it is authenticated; one more closes it 4400. @default 8 */
+  preAuthFrames?: number;
   /** Advertised in `authenticated.server`. @default { name: 'mooring-reference', version: '0.0.0' } */
   server?: { name: string; version: string };
 }

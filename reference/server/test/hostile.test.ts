@@ -67,7 +67,7 @@ describe('hostile peers', () => {
     for (let i = 0; i < 50; i++) await broker.publish(`flood-${i}`, { i }, 1);
     expect(broker.channelCount()).toBeLessThanOrEqual(3);
     // the channel with a listener was never evicted: its history and epoch are intact
-    expect(await broker.read('live', { epoch: 'base', offset: 0 })).toMatchObject({ head: { epoch: 'base', offset: 1 }, missed: [{ data: 0 }] });
+    expect(await broker.read('live', { epoch: 'base', offset: 0 })).toMatchObject({ head: { epoch: 'base', offset: 1 }, missed: [{ json: '0' }] });
     stopLive();
   });
 
