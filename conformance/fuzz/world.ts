@@ -759,7 +759,9 @@ export class World {
     this.assertOk();
     if (!ok) {
       const owed = this.owed();
-      const rule = owed.some((o) => o.includes('response to')) ? 'REQ-1' : owed.some((o) => o.includes('push')) ? 'SUB-6' : owed.some((o) => o.includes('close')) ? ruleOfOwedClose(owed) : 'ERR-2';
+      const rule = owed.some((o) => o.includes('response to')) ? 'REQ-1' : owed.some((o) => o.includes('push')) ? 'SUB-6' : owed.some((o) => o.includes('close')) ? ruleOfOwedClose(owed)
+        : owed.some((o) => o.includes('(re-auth)')) ? 'AUTH-9' : owed.some((o) => o.includes('authenticated')) ? 'AUTH-5' : owed.some((o) => o.includes('subscribed')) ? 'SUB-2'
+          : owed.some((o) => o.includes('pong')) ? 'HB-2' : (/\(([A-Z]+-\d+)\)/.exec(owed[0] ?? '')?.[1] ?? 'ERR-2');
       this.fail(rule, `still owed after ${this.env.settleMs} ms: ${owed.slice(0, 6).join('; ')}${owed.length > 6 ? ` (+${owed.length - 6} more)` : ''}`);
       this.assertOk();
     }

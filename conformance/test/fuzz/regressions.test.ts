@@ -75,4 +75,18 @@ describe('regressions found by mooring fuzz', () => {
     expect(replayed.map((p) => p.data)).toEqual([1, 3]);
     for (const c of [sub, pub, again]) c.ws.close();
   });
+
+  // Shrunk case (seed 105, path 16:7:4:5:5:5:5, commands path CABAT:V): two re-auths with the user's own
+  // token sent back to back; only the second got its authenticated (the first verification was dropped).
+  it('AUTH-9: two pipelined re-auths of the same user get two authenticated, same sessionId', async () => {
+    const c = await client(t.url, t.tokens[1]);
+    c.send(JSON.stringify({ type: 'auth', token: t.tokens[1] }));
+    c.send(JSON.stringify({ type: 'auth', token: t.tokens[1] }));
+    c.send('{"type":"ping"}');
+    const a = await c.next((m) => m.type === 'authenticated');
+    const b = await c.next((m) => m.type === 'authenticated');
+    expect(a.sessionId).toBe(b.sessionId);
+    await c.next((m) => m.type === 'pong');
+    c.ws.close();
+  });
 });
