@@ -2,7 +2,7 @@
  * Model-based test of the sans-I/O server core with an injected clock (fast-check commands): opens,
  * auths, pings, control-frame activity and time advancing by generated amounts, over four connections
  * and two users. A small model of the spec judges every action the core returns: the auth deadline
- * (AUTH-2), the heartbeat cadence and timeout (HB-1, HB-4), the rate limit's sliding window (RATE-1,
+ * (AUTH-2), token expiry (AUTH-8 warning and close, AUTH-11), the heartbeat cadence and timeout (HB-1, HB-4), the rate limit's sliding window (RATE-1,
  * RATE-2, RATE-3), one pong per ping (HB-2), and honest deadlines (nothing happens between them).
  * Thousands of runs take seconds: no sockets, no timers.
  */
@@ -21,6 +21,7 @@ const P = {
   sessionPolicy: 'multiple' as const,
 };
 const GRACE = 10;
+const WARN = 100;
 
 interface MConn {
   openedAt: number;
@@ -31,11 +32,15 @@ interface MConn {
   lastPing: number | null;
   /** first ping sent after the last inbound frame (null: none, or traffic since) */
   unansweredPing: number | null;
+  /** AUTH-8: when the session's token expires, when it was authenticated, whether it was warned */
+  expiresAt: number | null;
+  authedAt: number;
+  warned: boolean;
 }
 
 class Sys {
   now = 0;
-  readonly core = new ServerCore({ params: P, random: () => 0.25, closeGraceMs: GRACE, tokenWarningMs: 1_000 });
+  readonly core = new ServerCore({ params: P, random: () => 0.25, closeGraceMs: GRACE, tokenWarningMs: WARN });
   readonly conns = new Map<number, MConn>();
   /** per user: times of admitted messages (RATE-1..3) */
   readonly admitted = new Map<string, number[]>();
@@ -75,6 +80,11 @@ class Sys {
         } else if (a.code === CLOSE.HEARTBEAT_TIMEOUT) {
           expect(c.unansweredPing, 'HB-1/HB-4: 4001 with traffic after the last ping').not.toBeNull();
           expect(this.now, 'HB-1: 4001 exactly heartbeatTimeoutMs after the unanswered ping').toBe(c.unansweredPing! + P.heartbeatTimeoutMs);
+        } else if (a.code === CLOSE.TOKEN_EXPIRED) {
+          // AUTH-11 at auth, AUTH-8 exactly at expiry
+          expect(c.expiresAt, 'AUTH-8: 4419 without an expiring token').not.toBeNull();
+          expect(this.now, 'AUTH-8: 4419 exactly at expiry').toBe(c.authed ? c.expiresAt! : this.now);
+          if (!c.authed) expect(c.expiresAt!, 'AUTH-11: 4419 for a token not yet expired').toBeLessThanOrEqual(this.now);
         } else if (a.code === CLOSE.RATE_LIMITED) {
           expect(this.overLimit(c.user), 'RATE-2: rate-limited within the limit').toBe(true);
         } else throw new Error(`unexpected close ${a.code}`);
@@ -86,7 +96,17 @@ class Sys {
         return 0;
       case 'send':
         if (a.message.type === 'pong') return 1;
-        if (a.message.type === 'authenticated') this.conns.get(a.conn)!.authed = true;
+        if (a.message.type === 'authenticated') {
+          const c = this.conns.get(a.conn)!;
+          c.authed = true;
+          c.authedAt = this.now;
+        }
+        if (a.message.type === 'token_expiring') {
+          const c = this.conns.get(a.conn)!;
+          expect(c.warned, 'AUTH-8: warned twice').toBe(false);
+          c.warned = true;
+          expect(this.now, 'AUTH-8: token_expiring tokenWarningMs before expiry (at once when inside it)').toBe(Math.max(c.authedAt, c.expiresAt! - WARN));
+        }
         return 0;
       default:
         return 0;
@@ -113,6 +133,10 @@ class Sys {
       if (!c.authed) expect(this.now, 'AUTH-2: still open after authTimeoutMs').toBeLessThan(c.openedAt + P.authTimeoutMs);
       if (c.unansweredPing !== null) expect(this.now, 'HB-1: still open heartbeatTimeoutMs after an unanswered ping').toBeLessThan(c.unansweredPing + P.heartbeatTimeoutMs);
       expect(this.now - (c.lastPing ?? c.openedAt), 'HB-1: a ping is overdue').toBeLessThan(P.heartbeatIntervalMs);
+      if (c.authed && c.expiresAt !== null) {
+        expect(this.now, 'AUTH-8: still open at expiry').toBeLessThan(c.expiresAt);
+        if (this.now >= c.expiresAt - WARN) expect(c.warned, 'AUTH-8: no token_expiring in time').toBe(true);
+      }
     }
   }
 
@@ -134,7 +158,7 @@ class Open implements Cmd {
     return !s.conns.has(this.conn);
   }
   run(_m: Sys, s: Sys): void {
-    s.conns.set(this.conn, { openedAt: s.now, user: this.user, authed: false, closed: false, lastPing: null, unansweredPing: null });
+    s.conns.set(this.conn, { openedAt: s.now, user: this.user, authed: false, closed: false, lastPing: null, unansweredPing: null, expiresAt: null, authedAt: 0, warned: false });
     s.handle({ type: 'open', now: s.now, conn: this.conn, ip: '127.0.0.1' });
   }
   toString(): string {
@@ -143,7 +167,8 @@ class Open implements Cmd {
 }
 
 class Auth implements Cmd {
-  constructor(readonly conn: number) {}
+  /** ttl: the token expires this long after now (null: never; 0: already expired) */
+  constructor(readonly conn: number, readonly ttl: number | null) {}
   check(s: Readonly<Sys>): boolean {
     const c = s.conns.get(this.conn);
     return !!c && !c.authed && !c.closed;
@@ -152,11 +177,13 @@ class Auth implements Cmd {
     const c = s.conns.get(this.conn)!;
     s.inbound(this.conn);
     s.handle({ type: 'text', now: s.now, conn: this.conn, text: JSON.stringify({ type: 'auth', token: c.user }) });
-    s.handle({ type: 'tokenResult', now: s.now, conn: this.conn, verifyId: s.verifyIdOf(this.conn), record: { userId: c.user, expiresAt: null } });
-    expect(s.conns.get(this.conn)!.authed, 'AUTH-5').toBe(true);
+    c.expiresAt = this.ttl === null ? null : s.now + this.ttl;
+    s.handle({ type: 'tokenResult', now: s.now, conn: this.conn, verifyId: s.verifyIdOf(this.conn), record: { userId: c.user, expiresAt: c.expiresAt } });
+    if (this.ttl === 0) expect(c.closed, 'AUTH-11: an expired token was accepted').toBe(true);
+    else expect(c.authed, 'AUTH-5').toBe(true);
   }
   toString(): string {
-    return `auth ${this.conn}`;
+    return `auth ${this.conn}${this.ttl === null ? '' : ` (token expires in ${this.ttl} ms)`}`;
   }
 }
 
@@ -217,7 +244,7 @@ class Advance implements Cmd {
 const conn = fc.integer({ min: 1, max: 4 });
 const commands = [
   fc.tuple(conn, fc.constantFrom('a' as const, 'b' as const)).map(([c, u]) => new Open(c, u)),
-  conn.map((c) => new Auth(c)),
+  fc.tuple(conn, fc.option(fc.integer({ min: 0, max: 400 }), { freq: 2 })).map(([c, t]) => new Auth(c, t)),
   conn.map((c) => new Ping(c)),
   conn.map((c) => new Ping(c)),
   conn.map((c) => new Activity(c)),
@@ -226,7 +253,7 @@ const commands = [
 ];
 
 describe('ServerCore model-based (injected clock)', () => {
-  it('AUTH-2, HB-1, HB-2, HB-4, RATE-1, RATE-2, RATE-3: deadlines, heartbeats and the rate window hold over 3000 generated runs', () => {
+  it('AUTH-2, AUTH-8, AUTH-11, HB-1, HB-2, HB-4, RATE-1, RATE-2, RATE-3: deadlines, expiry warnings, heartbeats and the rate window hold over 3000 generated runs', () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {
         const s = new Sys();
