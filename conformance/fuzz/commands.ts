@@ -140,7 +140,7 @@ function sinceFor(w: World, c: ConnView, ch: string, mode: SinceMode): Position 
 }
 
 class Subscribe extends SlotCmd {
-  constructor(slot: number, readonly chan: number, readonly since: SinceMode) {
+  constructor(slot: number, readonly chan: number, readonly since: SinceMode, readonly wait: boolean) {
     super(slot);
   }
   async go(w: World, c: ConnView): Promise<void> {
@@ -148,9 +148,10 @@ class Subscribe extends SlotCmd {
     const since = sinceFor(w, c, ch, this.since);
     const m = { type: 'subscribe', channel: ch, ...(since ? { since } : {}) };
     await w.sendMessage(c, m, JSON.stringify(m));
+    if (this.wait) await w.waitFor(() => !c.expects.some((e) => 'channel' in e && e.channel === ch) || c.dead, w.env.settleMs);
   }
   toString(): string {
-    return `slot ${this.slot}: subscribe ${chanLabel(this.chan)}${this.since === 'none' ? '' : ` since ${typeof this.since === 'string' ? this.since : `last${this.since.delta >= 0 ? '+' : ''}${this.since.delta}`}`}`;
+    return `slot ${this.slot}: subscribe ${chanLabel(this.chan)}${this.since === 'none' ? '' : ` since ${typeof this.since === 'string' ? this.since : `last${this.since.delta >= 0 ? '+' : ''}${this.since.delta}`}`}${this.wait ? ', wait for its answer' : ''}`;
   }
 }
 
@@ -401,7 +402,8 @@ class Settle implements Cmd {
   }
 }
 
-const slot = fc.integer({ min: 0, max: SLOTS - 1 });
+/** Slots 0 and 1 start connected (one per user); slot 2 holds extra connections. */
+const slot = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 1 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: SLOTS - 1 }) });
 const user = fc.constantFrom(0 as const, 1 as const);
 const pieces = fc.oneof({ weight: 5, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 100, max: 400 }) });
 
@@ -439,8 +441,9 @@ function commandKinds(): Array<fc.Arbitrary<Cmd>> {
     fc.tuple(slot, user, fc.option(fc.oneof(notJson, notAMessage), { freq: 6 })).map(([s, u, g]) => new Connect(s, u, g)),
     fc.tuple(slot, arbitraryFor(CLIENT_TYPES.auth!.properties!.token!) as fc.Arbitrary<string>).map(([s, t]) => new BadToken(s, t)),
     fc.tuple(slot, earlyMessage).map(([s, m]) => new Early(s, m)),
-    fc.tuple(slot, chanIndex, sinceArb).map(([s, c, m]) => new Subscribe(s, c, m)),
-    fc.tuple(slot, chanIndex, sinceArb).map(([s, c, m]) => new Subscribe(s, c, m)),
+    fc.tuple(slot, chanIndex, sinceArb, fc.boolean()).map(([s, c, m, wt]) => new Subscribe(s, c, m, wt)),
+    fc.tuple(slot, chanIndex, sinceArb, fc.boolean()).map(([s, c, m, wt]) => new Subscribe(s, c, m, wt)),
+    fc.tuple(slot, chanIndex).map(([s, c]) => new Unsubscribe(s, c)),
     fc.tuple(slot, chanIndex).map(([s, c]) => new Unsubscribe(s, c)),
     fc.tuple(slot, chanIndex, dataArb, idStem, fc.boolean()).map(([s, c, d, i, wt]) => new Publish(s, c, d, i, wt)),
     fc.tuple(slot, chanIndex, dataArb, idStem, fc.boolean()).map(([s, c, d, i, wt]) => new Publish(s, c, d, i, wt)),

@@ -393,7 +393,7 @@ export class World {
     const existing = c.pending.get(id);
     if (existing) {
       // REQ-4: a pending id. Sent only when its answer cannot be on its way yet (a sleep far from done).
-      if (existing.notBefore !== undefined && existing.notBefore - Date.now() > 50) {
+      if (existing.notBefore !== undefined && existing.notBefore - Date.now() > 50 && !existing.mayBeRefused) {
         send();
         c.expects.push({ kind: 'error', code: 'duplicate_request_id', requestId: id, why: 'REQ-4' });
       } else this.transcript.add(c.label, '*', `(not sent: id ${id} may be answered already)`);
@@ -405,9 +405,10 @@ export class World {
     const p: PendingRequest = { id, action, sentAt: Date.now(), payload, hasPayload, mayFail: [], mustFail: false, generic: false, refusable: deep, mayBeRefused: false };
     const max = this.params.maxPendingRequests;
     if (max !== undefined && c.pending.size >= max) {
-      // LIMIT-5: strict when every pending request is a sleep far from done; otherwise either outcome.
-      const sleeping = [...c.pending.values()].every((q) => q.notBefore !== undefined && q.notBefore - Date.now() > 50);
-      if (sleeping) {
+      // LIMIT-5: strict when at least max requests are surely still pending at the server (sleeps far
+      // from done, not themselves possibly refused); otherwise either outcome.
+      const sure = [...c.pending.values()].filter((q) => q.notBefore !== undefined && q.notBefore - Date.now() > 50 && !q.mayBeRefused).length;
+      if (sure >= max) {
         c.expects.push({ kind: 'error', code: 'too_many_requests', requestId: id, why: 'LIMIT-5' });
         return;
       }
@@ -513,7 +514,14 @@ export class World {
     const v = validateServerMessage(value);
     if (!v.ok) return this.fail('VER-5', `the server sent a message that fails the schema: ${v.error}`, c);
     try {
+      const before = this.failure;
       this.check(c, v.message);
+      // before authentication the only answers are the errors of bad frames: anything else breaks the
+      // rule of the close the model expects (AUTH-3: 4400, AUTH-4: 4401)
+      if (!before && this.failure && c.phase !== 'authed' && c.expectClose) {
+        const f = this.failure as FuzzFailure;
+        this.failure = new FuzzFailure(closeRule(c.expectClose[0]!), `${f.message.replace(/^[A-Z]+-\d+: /, '')} (before authentication: expected close ${c.expectClose.join('/')})`);
+      }
     } catch (e) {
       this.fail('FUZZER', `internal error in the model: ${(e as Error).stack}`, c);
     }
@@ -779,6 +787,10 @@ export class World {
   /** End of a run: settle, close everything, and prove the server still serves a fresh connection (ERR-4). */
   async finish(): Promise<void> {
     try {
+      await this.settle();
+      // a ping on every open connection, answered after whatever the server still had to send it: a
+      // push that should not come (SUB-7, SUB-11) arrives before its pong
+      for (const c of this.all) if (!c.dead && c.expectClose === null && c.phase === 'authed') await this.sendMessage(c, { type: 'ping' }, '{"type":"ping"}', { note: 'barrier' });
       await this.settle();
     } finally {
       for (const c of this.all) if (!c.dead) this.retire(c);

@@ -38,3 +38,40 @@ describe('mooring fuzz finds and shrinks planted server bugs', () => {
     });
   }
 });
+
+describe('the model, on a scripted sequence (no generation)', () => {
+  it('SUB-7: catches a push after unsubscribed (leak-after-unsubscribe), and passes the same sequence on the reference server', async () => {
+    const { preflight } = await import('../../fuzz/preflight.js');
+    const { World } = await import('../../fuzz/world.js');
+    const { startFuzzTarget } = await import('../../fuzz/embedded.js');
+    const script = async (url: string, tokens: [string, string]) => {
+      const pre = await preflight(url, tokens);
+      const w = new World({ url, tokens, userIds: pre.userIds, params: pre.params, settleMs: 500, maxFill: 40 }, 'scripted');
+      try {
+        await w.setup();
+        const [c0, c1] = [w.authed(0)!, w.authed(1)!];
+        const ch = w.channel('a');
+        await w.sendMessage(c0, { type: 'subscribe', channel: ch }, JSON.stringify({ type: 'subscribe', channel: ch }));
+        await w.settle();
+        await w.sendMessage(c0, { type: 'unsubscribe', channel: ch }, JSON.stringify({ type: 'unsubscribe', channel: ch }));
+        const t = `{"type":"request","id":"p~1","action":"publish","payload":{"channel":${JSON.stringify(ch)},"data":1}}`;
+        await w.sendMessage(c1, JSON.parse(t) as Record<string, unknown>, t);
+        await w.finish();
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      } finally {
+        await w.abort();
+      }
+    };
+    const leak = await startPlanted('leak-after-unsubscribe');
+    const ref = await startFuzzTarget();
+    try {
+      expect(await script(leak.url, leak.tokens)).toMatch(/^SUB-7: .*a push of scripted\.a, which this connection does not subscribe to/);
+      expect(await script(ref.url, ref.tokens)).toBeNull();
+    } finally {
+      await leak.close();
+      await ref.close();
+    }
+  });
+});

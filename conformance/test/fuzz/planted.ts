@@ -52,6 +52,7 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
     downs.add(down);
     const up = new WebSocket(upstream.url, 'mooring.v1', { perMessageDeflate: false });
     const queue: Array<[Buffer | string, boolean]> = [];
+    let authed = false;
     const toUp = (data: Buffer | string, binary: boolean) => (up.readyState === WebSocket.OPEN ? up.send(data, { binary }) : queue.push([data, binary]));
     up.on('open', () => {
       for (const [d, b] of queue.splice(0)) up.send(d, { binary: b });
@@ -85,7 +86,7 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
         if (bug === 'wrong-error-code') return send({ type: 'error', code: 'invalid_message', message: 'bad message' });
         m = null;
       }
-      if (bug === 'leak-after-unsubscribe' && m && m.type === 'unsubscribe' && typeof m.channel === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(m.channel)) {
+      if (bug === 'leak-after-unsubscribe' && authed && m && m.type === 'unsubscribe' && typeof m.channel === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(m.channel)) {
         return send({ type: 'unsubscribed', channel: m.channel });
       }
       toUp(text, false);
@@ -95,6 +96,7 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
     up.on('message', (data) => {
       const text = String(data);
       const m = JSON.parse(text) as Record<string, unknown>;
+      if (m.type === 'authenticated') authed = true;
       if (bug === 'double-response' && m.type === 'response' && /^[A-Z]/.test(String(m.requestId))) {
         send(text);
         return send(text);
