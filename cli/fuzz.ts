@@ -31,6 +31,7 @@ Options (default in brackets):
   --out FILE            where a failure is saved [mooring-fuzz-failure.json]
   --json                print the JSON report on stdout (progress goes to stderr)
   --max-commands N      commands per run, at most [30]
+  --size S              small, medium or large: how long runs tend to be [small]
   --settle-ms MS        how long owed answers may take [1000]
   --shrink-time S       time allowed for shrinking a failure [60]
   --quiet               no progress lines
@@ -58,6 +59,9 @@ interface SavedFailure {
   seed: number;
   path: string;
   commandsPath: string;
+  /** generation settings: a replay must generate with the same ones */
+  maxCommands?: number;
+  size?: 'small' | 'medium' | 'large';
   report: FuzzReport;
 }
 
@@ -70,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         token: { type: 'string' }, token2: { type: 'string' }, runs: { type: 'string' }, time: { type: 'string' },
         seed: { type: 'string' }, replay: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
-        'max-commands': { type: 'string' }, 'settle-ms': { type: 'string' }, 'shrink-time': { type: 'string' },
+        'max-commands': { type: 'string' }, size: { type: 'string' }, 'settle-ms': { type: 'string' }, 'shrink-time': { type: 'string' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -90,6 +94,8 @@ export async function run(argv: string[]): Promise<number> {
     nums[key] = n;
   }
   if (nums.runs !== undefined && !Number.isInteger(nums.runs)) return usage('--runs must be an integer');
+  const size = v.size as string | undefined;
+  if (size !== undefined && !['small', 'medium', 'large'].includes(size)) return usage(`--size must be small, medium or large, got "${size}"`);
   let seed: number | undefined;
   if (v.seed !== undefined) {
     seed = Number(v.seed);
@@ -130,14 +136,18 @@ export async function run(argv: string[]): Promise<number> {
       url: target.url, tokens: target.tokens, preflight: pre,
       runs: nums.runs, timeMs: nums.time === undefined ? undefined : nums.time * 1000,
       seed: replay?.seed ?? seed, path: replay?.path, commandsPath: replay?.commandsPath,
-      maxCommands: nums['max-commands'], settleMs: nums['settle-ms'],
+      maxCommands: replay ? replay.maxCommands : nums['max-commands'], settleMs: nums['settle-ms'],
+      size: replay ? replay.size : (size as 'small' | 'medium' | 'large' | undefined),
       shrinkMs: nums['shrink-time'] === undefined ? undefined : nums['shrink-time'] * 1000,
       onProgress: v.quiet ? undefined : (p) => process.stderr.write(`mooring fuzz: ${p.phase} — ${p.runs} runs, ${p.exchanges} exchanges, ${(p.elapsedMs / 1000).toFixed(1)} s\n`),
     });
     if (v.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     const replayHint = url ? `\nreplay with: mooring fuzz ${url} --token … --token2 … --replay ${out}` : `\nreplay with: mooring fuzz --replay ${out}`;
     if (report.failure) {
-      const saved: SavedFailure = { schemaVersion: 1, seed: report.failure.seed, path: report.failure.path, commandsPath: report.failure.commandsPath, report };
+      const saved: SavedFailure = {
+        schemaVersion: 1, seed: report.failure.seed, path: report.failure.path, commandsPath: report.failure.commandsPath,
+        maxCommands: nums['max-commands'], size: size as SavedFailure['size'], report,
+      };
       mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
       writeFileSync(out, `${JSON.stringify(saved, null, 2)}\n`);
       log(formatFailure(report, replayHint));

@@ -25,6 +25,8 @@ export interface FuzzOptions {
   commandsPath?: string;
   /** Commands per run, at most. @default 30 */
   maxCommands?: number;
+  /** How long generated runs are, below maxCommands (fast-check size): longer runs reach deeper states. @default 'small' */
+  size?: 'small' | 'medium' | 'large';
   /** How long answers may take before the model calls them missing. @default 1_000 */
   settleMs?: number;
   /** Time allowed for shrinking the first failure. @default 60_000 */
@@ -107,7 +109,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     o.onProgress({ phase, runs, elapsedMs: Date.now() - start, exchanges, shrinks: 0 });
   };
 
-  const makeProperty = (replayPath?: string) => fc.asyncProperty(fc.commands(commandArbitraries(), { maxCommands: o.maxCommands ?? 30, ...(replayPath ? { replayPath } : {}) }), async (cmds) => {
+  const makeProperty = (replayPath?: string) => fc.asyncProperty(fc.commands(commandArbitraries(), { maxCommands: o.maxCommands ?? 30, size: o.size ?? 'small', ...(replayPath ? { replayPath } : {}) }), async (cmds) => {
     if (Date.now() > shrinkUntil) return true; // the shrink budget is spent: keep the smallest failure so far
     runs++;
     const world = new World(env, `fz${nonce}r${runs}`);
