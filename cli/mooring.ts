@@ -7,12 +7,14 @@ Commands:
   serve           run the reference server            (mooring serve --help)
   token create    create a bearer token for a user    (mooring token --help)
   test [URL]      run the conformance suite           (mooring test --help)
+  fuzz [URL]      model-based fuzzing of a server     (mooring fuzz --help)
 `;
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   serve: () => import('./serve.js'),
   token: () => import('./token.js'),
   test: () => import('./test.js'),
+  fuzz: () => import('./fuzz.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

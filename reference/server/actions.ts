@@ -22,6 +22,34 @@ export class ActionError extends Error {
   }
 }
 
+/**
+ * REQ-1, REQ-8, CONF-1, CONF-2: payloads nested deeper than this are refused with invalid_payload.
+ * JSON.parse accepts a 64 KiB frame nested ~32 000 levels deep, but JSON.stringify recurses and
+ * overflows the stack a few thousand levels down: such an echo was never answered, and such a publish
+ * got a position and was then never delivered, breaking the resume replay after it (found by
+ * `mooring fuzz`; regression: conformance/test/fuzz/regressions.test.ts).
+ */
+export const MAX_PAYLOAD_DEPTH = 1_000;
+
+/** Nesting depth of a JSON value, without recursion; stops counting past `limit`. */
+export function jsonDepth(value: unknown, limit = MAX_PAYLOAD_DEPTH): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    const depth = d + 1;
+    if (depth > max) max = depth;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth]);
+  }
+  return max;
+}
+
+function refuseDeep(payload: unknown): void {
+  if (jsonDepth(payload) > MAX_PAYLOAD_DEPTH) throw new ActionError('invalid_payload', `payloads are nested at most ${MAX_PAYLOAD_DEPTH} levels`);
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -35,12 +63,16 @@ export interface TestActionDeps {
 export function testActions(deps: TestActionDeps): Record<string, ActionHandler> {
   return {
     // CONF-1
-    echo: (payload) => payload,
+    echo: (payload) => {
+      refuseDeep(payload);
+      return payload;
+    },
     // CONF-2
     publish: async (payload, ctx) => {
       if (!isObject(payload) || !isChannelName(payload.channel) || !('data' in payload)) {
         throw new ActionError('invalid_payload', 'expected {channel, data} with a valid channel name');
       }
+      refuseDeep(payload.data);
       if (!deps.authorize(ctx.userId, payload.channel, 'publish')) {
         throw new ActionError('forbidden', 'not allowed to publish to this channel');
       }
@@ -71,7 +103,9 @@ export async function runAction(
   try {
     const data = await handler(payload, ctx);
     if (data === undefined) return { ok: true };
-    JSON.stringify(data); // a result that cannot go on the wire (BigInt, cycles) is the handler's failure
+    // a result that cannot go on the wire (BigInt, cycles, nested too deep to serialize) is the handler's failure
+    if (jsonDepth(data) > MAX_PAYLOAD_DEPTH) throw new Error('the action result is nested too deep');
+    JSON.stringify(data);
     return { ok: true, data };
   } catch (err) {
     // ErrorBody.message is at most 1024 characters on the wire.

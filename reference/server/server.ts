@@ -10,7 +10,7 @@ import { WebSocketServer, WebSocket } from 'ws';
 import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
 import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
 import { FrameGuard } from './frame-guard.js';
-import { runAction, testActions, type ActionHandler } from './actions.js';
+import { jsonDepth, MAX_PAYLOAD_DEPTH, runAction, testActions, type ActionHandler } from './actions.js';
 import { MemoryBroker, type Broker } from './broker.js';
 import { createHttpHandler } from './http.js';
 import { makeEntry, stderrSink } from './logger.js';
@@ -57,6 +57,8 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}) => sink?.(makeEntry(level, event, fields));
   const publish = async (channel: string, data: unknown) => {
     if (!isChannelName(channel)) throw new TypeError(`invalid channel name: ${JSON.stringify(channel).slice(0, 140)}`); // SUB-1
+    // CONF-2: data that cannot be serialized would get a position and never reach anyone.
+    if (jsonDepth(data) > MAX_PAYLOAD_DEPTH) throw new TypeError(`data nested more than ${MAX_PAYLOAD_DEPTH} levels`);
     return (await broker.publish(channel, data, Date.now())).position;
   };
   const handlers = new Map<string, ActionHandler>(Object.entries({

@@ -38,6 +38,8 @@ interface Conn {
   authDeadline: number;
   /** The id of the token verification in flight, if any. */
   verifyId: number | null;
+  /** AUTH-9: re-auth tokens that arrived while a verification was in flight, answered in order after it. */
+  reauthQueue: string[];
   userId: string | null;
   sessionId: string | null;
   expiresAt: number | null;
@@ -149,7 +151,7 @@ export class ServerCore {
 
   private onOpen(id: ConnId, ip: string, origin: string | undefined, urlToken: string | undefined, now: number): void {
     const c: Conn = {
-      id, phase: 'awaiting_auth', closing: false, authDeadline: now + this.params.authTimeoutMs, verifyId: null,
+      id, phase: 'awaiting_auth', closing: false, authDeadline: now + this.params.authTimeoutMs, verifyId: null, reauthQueue: [],
       userId: null, sessionId: null, expiresAt: null, warned: false,
       liveness: new Liveness(now, this.params.heartbeatIntervalMs, this.params.heartbeatTimeoutMs),
       subs: new ConnSubscriptions(), restoreLeft: 0, preAuthFrames: 0, pending: new Set(), terminateAt: Infinity, scheduledAt: Infinity,
@@ -256,6 +258,14 @@ export class ServerCore {
   private onTokenResult(c: Conn, verifyId: number, record: TokenRecord | null, now: number): void {
     if (c.closing || c.verifyId !== verifyId) return;
     c.verifyId = null;
+    this.judgeAuth(c, record, now);
+    // AUTH-9: every re-auth gets its own answer, in order (found by mooring fuzz: of two pipelined
+    // re-auths only the second was answered).
+    const next = c.reauthQueue.shift();
+    if (next !== undefined && !c.closing) this.verify(c, next);
+  }
+
+  private judgeAuth(c: Conn, record: TokenRecord | null, now: number): void {
     const verdict = judgeToken(record, now);
     const reauth = c.phase === 'authenticated';
     if (!verdict.ok) {
@@ -401,6 +411,10 @@ export class ServerCore {
   }
 
   private verify(c: Conn, token: string): void {
+    if (c.phase === 'authenticated' && c.verifyId !== null) {
+      c.reauthQueue.push(token); // AUTH-9: answered after the re-auth in flight (bounded by the rate limit)
+      return;
+    }
     c.verifyId = ++this.seq;
     if (c.phase === 'awaiting_auth') c.phase = 'verifying';
     this.out.push({ type: 'verifyToken', conn: c.id, verifyId: c.verifyId, token });
