@@ -7,12 +7,14 @@ Commands:
   serve           run the reference server            (mooring serve --help)
   token create    create a bearer token for a user    (mooring token --help)
   test [URL]      run the conformance suite           (mooring test --help)
+  test-client     grade a client program              (mooring test-client --help)
 `;
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   serve: () => import('./serve.js'),
   token: () => import('./token.js'),
   test: () => import('./test.js'),
+  'test-client': () => import('./test-client.js'),
 };
 
 async function main(argv: string[]): Promise<number> {
