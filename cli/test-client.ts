@@ -99,6 +99,18 @@ export async function run(argv: string[]): Promise<number> {
   const quiet = !!v.quiet;
   const n = selectClientCases(clientCases(), select, exclude).length;
   process.stdout.write(`mooring test-client: ${n} cases against ${label}\n`);
+  // --browser: one Chromium for the whole run; each case's driver opens its own context in it.
+  let shared: { endpoint: string; close(): Promise<void> } | undefined;
+  if (v.browser) {
+    const { startSharedChromium } = await import('../conformance/client/drivers/chromium.js');
+    try {
+      shared = await startSharedChromium();
+    } catch (e) {
+      process.stderr.write(`mooring test-client: cannot start Chromium: ${(e as Error).message}\n`);
+      return 2;
+    }
+    process.env.MOORING_CHROMIUM_ENDPOINT = shared.endpoint;
+  }
   const report = await runClientSuite({
     cmd,
     label,
@@ -109,6 +121,7 @@ export async function run(argv: string[]): Promise<number> {
     onCaseStart: quiet ? undefined : (c, i, total) => reporter.caseStart(c, i, total),
     onCaseEnd: quiet ? undefined : (r, i, total) => reporter.caseEnd(r, i, total),
   });
+  await shared?.close();
   reporter.summary(report);
   if (v['report-json']) write(v['report-json'] as string, toJson(report));
   if (v['report-junit']) write(v['report-junit'] as string, toJunit(report));

@@ -115,21 +115,23 @@ export class DriverProc {
     if (this.exited) return;
     void this.send({ cmd: 'exit' }, 500);
     const gone = new Promise<void>((resolve) => this.exitWaiters.push(resolve));
-    const t = setTimeout(() => {
+    // The process group: a shell may have started the driver, and a browser driver has children.
+    const signal = (sig: NodeJS.Signals) => {
       try {
-        // The whole process group when possible (a shell may have started the driver).
-        if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
+        if (this.child.pid) process.kill(-this.child.pid, sig);
       } catch {
-        this.child.kill('SIGKILL');
+        this.child.kill(sig);
       }
-      this.child.kill('SIGKILL');
-    }, 1_500);
+    };
+    const term = setTimeout(() => signal('SIGTERM'), 3_000);
+    const t = setTimeout(() => signal('SIGKILL'), 5_000);
     try {
       this.child.stdin!.end();
     } catch {
       /* gone */
     }
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 3_000))]);
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 6_000))]);
+    clearTimeout(term);
     clearTimeout(t);
   }
 }

@@ -74,8 +74,12 @@ export class ClientConn {
     this.send({ type: 'authenticated', userId: 'harness-user', sessionId: this.sessionId, protocol: SUBPROTOCOL, params, ...extra });
   }
 
+  /** When the server sent its close frame (or dropped the connection). */
+  closeSentAt: number | undefined;
+
   close(code: number, reason = ''): void {
     this.serverClosed = true;
+    this.closeSentAt ??= Date.now();
     this.srv.log(`c${this.n}`, 'event', `server closes ${code} ${reason}`);
     try {
       this.ws.close(code, reason);
@@ -89,6 +93,7 @@ export class ClientConn {
   /** Drops the TCP connection without a close frame (the client sees 1006). */
   terminate(): void {
     this.serverClosed = true;
+    this.closeSentAt ??= Date.now();
     this.srv.log(`c${this.n}`, 'event', 'server drops the connection (no close frame)');
     this.ws.terminate();
   }

@@ -14,7 +14,9 @@ interface Judged { k: number; delay: number; d: number }
 function judgeBackoff(ctx: ClientCaseContext, who: string, attempts: Attempt[], waitingSince?: number): Judged[] {
   const s = ctx.settings;
   const out: Judged[] = [];
-  for (let k = 0; k + 1 < attempts.length; k++) out.push({ k, delay: attempts[k + 1]!.at - attempts[k]!.at, d: backoffBound(k, s) });
+  // From the moment the server refused attempt k (its close frame, or its HTTP status) to attempt k + 1.
+  const endOf = (a: Attempt) => a.conn?.closeSentAt ?? a.at;
+  for (let k = 0; k + 1 < attempts.length; k++) out.push({ k, delay: attempts[k + 1]!.at - endOf(attempts[k]!), d: backoffBound(k, s) });
   // Far beyond the bound (twice d plus a second): no scheduling hiccup explains two of those. A client
   // still silent when the case stopped waiting counts as one.
   const gross = out.filter((j) => j.delay > 2 * j.d + ctx.ms(1_000)).map((j) => `${fmt(j.delay)} before attempt ${j.k + 1} (d = ${j.d} ms)`);
@@ -46,12 +48,22 @@ function judgeBackoff(ctx: ClientCaseContext, who: string, attempts: Attempt[], 
 
 const backoff: ClientCaseDef = {
   id: 'recon.backoff',
-  title: 'delays after refused attempts grow as min(cap, base·2^n), drawn from [d/2, d]; two clients do not stay in lockstep',
+  title: 'delays after failed attempts grow as min(cap, base·2^n), drawn from [d/2, d]; two clients do not stay in lockstep',
   rules: ['RECON-1'],
   timeoutMs: 40_000,
   async run(ctx) {
     const s = ctx.settings;
-    ctx.server.behaviour.refuse = () => 503;
+    // Every attempt fails: the first two are refused at the handshake (HTTP 503), the others accepted
+    // and closed at once with 1013 try_again_later (no hint), before authenticated. Browsers delay
+    // new handshakes after repeated HTTP-level failures on their own (Chromium: up to seconds), which
+    // would be charged to the client; a close after the upgrade is a failed attempt just the same.
+    const refusedSoFar = new Map<string, number>();
+    ctx.server.behaviour.refuse = (a) => {
+      const n = (refusedSoFar.get(a.path) ?? 0) + 1;
+      refusedSoFar.set(a.path, n);
+      return n <= 2 ? 503 : undefined;
+    };
+    ctx.server.behaviour.connected = (c) => c.close(1013, 'try_again_later');
     const drivers = [await ctx.driver('d1'), await ctx.driver('d2')];
     const url = (i: number) => `${ctx.server.url}/client${i + 1}`;
     await Promise.all(drivers.map((d, i) => d.connect(url(i), s)));

@@ -90,7 +90,7 @@ const authenticated: ClientCaseDef = {
     };
     const d = await ctx.driver();
     await d.connect(ctx.server.url, ctx.settings);
-    const c1 = await ctx.server.nextConn(ctx.ms(5_000));
+    const c1 = await ctx.server.nextConn(ctx.ms(5_000), 0);
     if (!c1) throw new Error('the client did not connect');
     await c1.waitMsg('auth', ctx.ms(3_000));
     const closed = await c1.waitClosed(ctx.ms(1_500));

@@ -14,7 +14,7 @@ const firstFrame: ClientCaseDef = {
     await d.connect(ctx.server.url, s);
     await d.send({ cmd: 'subscribe', channel: 'early' });
     await d.send({ cmd: 'request', ref: 'early', action: 'echo', payload: { early: true }, timeoutMs: 5_000 });
-    const c = await ctx.server.nextConn(ctx.ms(5_000));
+    const c = await ctx.server.nextConn(ctx.ms(5_000), 0);
     if (!c) throw new Error('the client did not connect');
     const sub = await c.waitMsg('subscribe', ctx.ms(3_000), (m) => m.channel === 'early');
     if (!sub) ctx.finding('RECON-3', 'a channel subscribed while connecting was not subscribed after authenticated');
