@@ -129,6 +129,7 @@ export class ClientCore {
   private httpNextAt: number | undefined;
   private httpLast: Diagnostics['httpHeartbeat'] = {};
   private invalidFrames = 0;
+  private server: { name: string; version: string } | undefined;
   /** Since when the client has had no authenticated session (undefined while it has one). */
   private downSince: number | undefined;
   /** When to emit the `down` event (once per outage). */
@@ -250,6 +251,7 @@ export class ClientCore {
       reconnects: this.reconnects,
       attempt: this.attempt,
       invalidFrames: this.invalidFrames,
+      ...(this.server ? { server: { ...this.server } } : {}),
       ...(this.downSince !== undefined ? { downSince: this.downSince } : {}),
       ...(this.reconnectAt !== undefined ? { nextReconnectAt: this.reconnectAt } : {}),
       ...(this.authenticatedAt !== undefined ? { connectedSince: this.authenticatedAt } : {}),
@@ -600,6 +602,7 @@ export class ClientCore {
 
   private onAuthenticated(msg: Extract<ServerMessage, { type: 'authenticated' }>, now: number, reauth: boolean): void {
     this.params = { ...msg.params };
+    if (msg.server) this.server = { name: msg.server.name, version: msg.server.version };
     this.userId = msg.userId;
     this.sessionId = msg.sessionId;
     if (reauth) {

@@ -190,6 +190,8 @@ export interface Diagnostics {
   attempt: number;
   /** ROBUST-1: server frames that failed the schema and were ignored (each is in the log). */
   invalidFrames: number;
+  /** The server's name and version from its last `authenticated` (informational). */
+  server?: { name: string; version: string };
   /** Since when the client has had no authenticated session (absent while it has one). */
   downSince?: number;
   /** When the next reconnect attempt happens, if one is scheduled. */
