@@ -69,6 +69,11 @@ export class ClientConn {
     this.ws.send(b, { binary: true });
   }
 
+  /** A WebSocket ping control frame (not a message). */
+  wsPing(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
   authenticate(params: SessionParams = this.srv.params, extra: Record<string, unknown> = {}): void {
     this.authenticatedAt = Date.now();
     this.send({ type: 'authenticated', userId: 'harness-user', sessionId: this.sessionId, protocol: SUBPROTOCOL, params, ...extra });

@@ -31,7 +31,8 @@ describe('mooring test-client --browser', () => {
     process.env.MOORING_CHROMIUM_ENDPOINT = shared!.endpoint;
     try {
       const report = await runClientSuite({ cmd: driverCommand('chromium', `--bundle '${bundle}'`), label: 'browser bundle in headless Chromium' });
-      const bad = report.cases.filter((c) => c.outcome !== 'pass').map((c) => `${c.id}: ${c.outcome} ${c.detail}`);
+      // A page cannot see WebSocket ping frames (HB-4's control-frame clause): only observed, as info.
+      const bad = report.cases.filter((c) => c.outcome !== 'pass' && !(c.id === 'hb.any-traffic' && c.outcome === 'info')).map((c) => `${c.id}: ${c.outcome} ${c.detail}`);
       expect(bad).toEqual([]);
       // The visibility path, not only the liveness command, was exercised (HB-6).
       expect(report.cases.find((c) => c.id === 'hb.liveness-check')?.notes.join(' ')).toContain('visibilitychange');
