@@ -12,8 +12,8 @@ const driver = fileURLToPath(new URL('./broken/driver.ts', import.meta.url));
 const cmd = (name: string) => `'${process.execPath}' --import tsx '${driver}' ${name}`;
 
 describe('mooring test-client catches broken clients', () => {
-  it.each(Object.entries(BREAKS).map(([name, b]) => [name, b.rule] as const))('%s is caught by a case citing %s', async (name, rule) => {
-    const report = await runClientSuite({ cmd: cmd(name), select: [rule] });
+  it.each(Object.entries(BREAKS).map(([name, b]) => [name, b.rule, b.case] as const))('%s is caught by a case citing %s', async (name, rule, only) => {
+    const report = await runClientSuite({ cmd: cmd(name), select: [only ?? rule] });
     const caught = report.cases.filter((c) => c.rules.includes(rule) && c.outcome === 'fail' && c.findings.some((f) => f.rule === rule));
     expect(caught.map((c) => c.id), report.cases.map((c) => `${c.id}: ${c.outcome} ${c.detail}`).join('\n')).not.toEqual([]);
     expect(report.rules.find((r) => r.id === rule)?.outcome).toBe('fail');
