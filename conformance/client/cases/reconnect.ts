@@ -2,30 +2,22 @@
 import { CLOSE_CODES, closeClass } from '../../../schemas/v1/close-codes.js';
 import type { ClientCaseDef, ClientCaseContext } from '../context.js';
 import type { Attempt } from '../server.js';
-import { backoffBound, closeAndTime, EARLY_MS, fmt, nextAuthenticated } from './util.js';
+import { backoffBound, closeAndTime, EARLY_MS, fmt, jitterVerdict, lockstepVerdict, nextAuthenticated } from './util.js';
 
 /** Failed attempts per client in the backoff case; the jitter is judged on those at the cap. */
 const BACKOFF_ATTEMPTS = 24;
 const MIN_CAPPED = 12;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 /**
  * RECON-1's jitter, judged on the delays at the cap of both clients together: uniform on
  * [cap/2, cap] has a median absolute deviation of cap/8; latency noise only adds to it. Below cap/24
- * there is no jitter worth the name: simulated over 40 delays with exponential latency noise, a
- * uniform client falls below it less than once in 10 000 runs, a client that always waits the cap
- * (plus noise and occasional stalls) stays below it all but once in 10 000.
+ * there is no jitter worth the name (`conformance/client/test/stats.test.ts` simulates both sides).
  */
 function judgeJitter(ctx: ClientCaseContext, capped: number[]): void {
   const s = ctx.settings;
-  const m = median(capped);
-  const mad = median(capped.map((x) => Math.abs(x - m)));
+  const { mad, jittered } = jitterVerdict(capped, s.backoffCapMs);
   ctx.note(`jitter at the cap over ${capped.length} delays of both clients: median absolute deviation ${fmt(mad)} (uniform: ${s.backoffCapMs / 8} ms; below ${Math.round(s.backoffCapMs / 24)} ms counts as none)`);
-  if (mad < s.backoffCapMs / 24) ctx.finding('RECON-1', `no jitter: the delays at the cap (${capped.length} of two clients) deviate from their median by ${fmt(mad)} (uniform on [${s.backoffCapMs / 2}, ${s.backoffCapMs}] ms gives ${s.backoffCapMs / 8} ms)`);
+  if (!jittered) ctx.finding('RECON-1', `no jitter: the delays at the cap (${capped.length} of two clients) deviate from their median by ${fmt(mad)} (uniform on [${s.backoffCapMs / 2}, ${s.backoffCapMs}] ms gives ${s.backoffCapMs / 8} ms)`);
 }
 
 interface Judged { k: number; delay: number; d: number }
@@ -106,9 +98,9 @@ const backoff: ClientCaseDef = {
     if (pairs.length >= MIN_CAPPED) {
       // Independent uniform jitter: the median difference is about 0.29 · cap/2; below cap/40 in 12+
       // pairs happens by chance less than once in a million runs.
-      const mid = median(pairs);
+      const { mid, lockstep } = lockstepVerdict(pairs, s.backoffCapMs);
       ctx.note(`two clients: median difference of their delays at the cap ${fmt(mid)} over ${pairs.length} attempts`);
-      if (mid < s.backoffCapMs / 40) ctx.finding('RECON-1', `two clients refused together stayed in lockstep: the median difference of their delays at the cap was ${fmt(mid)} (independent jitter on [d/2, d] gives about ${Math.round(0.29 * s.backoffCapMs / 2)} ms)`);
+      if (lockstep) ctx.finding('RECON-1', `two clients refused together stayed in lockstep: the median difference of their delays at the cap was ${fmt(mid)} (independent jitter on [d/2, d] gives about ${Math.round(0.29 * s.backoffCapMs / 2)} ms)`);
     }
   },
 };

@@ -35,3 +35,21 @@ export async function closeAndTime(ctx: ClientCaseContext, c: ClientConn, code: 
 }
 
 export const fmt = (ms: number) => `${Math.round(ms)} ms`;
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** RECON-1: delays at the cap are jittered when their median absolute deviation is at least cap/24 (uniform: cap/8). */
+export function jitterVerdict(capped: number[], capMs: number): { mad: number; jittered: boolean } {
+  const m = median(capped);
+  const mad = median(capped.map((x) => Math.abs(x - m)));
+  return { mad, jittered: mad >= capMs / 24 };
+}
+
+/** RECON-1: two clients are in lockstep when their delays at the cap differ by a median below cap/40. */
+export function lockstepVerdict(diffs: number[], capMs: number): { mid: number; lockstep: boolean } {
+  const mid = median(diffs);
+  return { mid, lockstep: mid < capMs / 40 };
+}
