@@ -8,6 +8,7 @@ Commands:
   token create    create a bearer token for a user    (mooring token --help)
   test [URL]      run the conformance suite           (mooring test --help)
   fuzz [URL]      model-based fuzzing of a server     (mooring fuzz --help)
+  test-client     grade a client program              (mooring test-client --help)
 `;
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   token: () => import('./token.js'),
   test: () => import('./test.js'),
   fuzz: () => import('./fuzz.js'),
+  'test-client': () => import('./test-client.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

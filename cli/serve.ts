@@ -90,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`mooring serve: ${(err as Error).message}\n(see mooring serve --help)\n`);
     return 2;
   }
-  // The browser example: / → examples/browser/index.html, /mooring-client.js → the client bundle.
+  // The browser example: / → examples/browser/index.html, /debug → the debug page, /mooring-client.js → the client bundle.
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({ staticFiles: browserExampleFiles(), ...options });

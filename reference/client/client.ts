@@ -40,11 +40,18 @@ export interface RequestOptions {
 }
 
 /** State change events, as passed to `on('state', ...)`. */
-export type StateEvent = Extract<ClientEvent, { type: 'connecting' | 'authenticated' | 'reconnecting' | 'closed' }>;
+export type StateEvent = Extract<ClientEvent, { type: 'connecting' | 'authenticated' | 'reconnecting' | 'closed' | 'gave_up' | 'down' }>;
 
 export interface ClientEventMap {
-  /** Every state change: connecting, authenticated, reconnecting, closed. */
+  /**
+   * Every state change: connecting, authenticated, reconnecting, closed, gave_up (after `maxAttempts`
+   * failed attempts), and `down` once when the client has had no session for `downAlertMs`.
+   */
   state: StateEvent;
+  gave_up: Extract<ClientEvent, { type: 'gave_up' }>;
+  down: Extract<ClientEvent, { type: 'down' }>;
+  /** ROBUST-1: a server frame failed the schema and was ignored (also in `diagnostics().log`). */
+  invalid_frame: Extract<ClientEvent, { type: 'invalid_frame' }>;
   connecting: Extract<ClientEvent, { type: 'connecting' }>;
   authenticated: Extract<ClientEvent, { type: 'authenticated' }>;
   reconnecting: Extract<ClientEvent, { type: 'reconnecting' }>;
@@ -92,10 +99,12 @@ export class MooringClient {
       failFast: this.o.failFast,
       logSize: this.o.logSize,
       httpHeartbeatIntervalMs: this.o.httpHeartbeat?.intervalMs,
+      maxAttempts: this.o.maxAttempts,
+      downAlertMs: this.o.downAlertMs,
     });
   }
 
-  /** The connection state: idle, connecting, authenticated, reconnecting or closed. */
+  /** The connection state: idle, connecting, authenticated, reconnecting, closed or gave_up. */
   get state(): ClientState {
     return this.core.currentState;
   }
@@ -328,7 +337,7 @@ export class MooringClient {
     const fire = (name: keyof ClientEventMap) => {
       for (const l of [...(this.listeners.get(name) ?? [])]) this.safely(() => (l as (e: ClientEvent) => void)(event));
     };
-    if (event.type === 'connecting' || event.type === 'authenticated' || event.type === 'reconnecting' || event.type === 'closed') {
+    if (event.type === 'connecting' || event.type === 'authenticated' || event.type === 'reconnecting' || event.type === 'closed' || event.type === 'gave_up' || event.type === 'down') {
       fire('state');
     }
     fire(event.type);

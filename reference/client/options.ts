@@ -64,6 +64,18 @@ export interface ClientOptions {
    */
   logSize?: number;
   /**
+   * Stop reconnecting after this many consecutive failed attempts: state `gave_up`, event `gave_up`,
+   * pending requests fail with `closed`; `connect()` starts again.
+   * @default Infinity (never give up)
+   */
+  maxAttempts?: number;
+  /**
+   * Emit a `down` state event once when the client has had no authenticated session for this long
+   * (an outage banner such as "reconnecting for 5 minutes").
+   * @default 300000
+   */
+  downAlertMs?: number;
+  /**
    * HTTP-4: also post `POST /heartbeat` with the token as Bearer every `intervalMs`, whatever the
    * WebSocket state (the seed's dual channel). `url` defaults to the WebSocket URL's origin with
    * `/heartbeat`.
@@ -102,6 +114,8 @@ export interface ResolvedOptions {
   connectTimeoutMs: number;
   failFast: boolean;
   logSize: number;
+  maxAttempts: number;
+  downAlertMs: number;
   httpHeartbeat: { url: string; intervalMs: number } | undefined;
   watchVisibility: boolean;
   WebSocket: WebSocketConstructor;
@@ -130,6 +144,8 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     connectTimeoutMs = 15_000,
     failFast = false,
     logSize = 200,
+    maxAttempts = Infinity,
+    downAlertMs = 300_000,
     httpHeartbeat,
     watchVisibility = true,
     WebSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
@@ -138,9 +154,10 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
   } = o;
   if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) throw new TypeError('MooringClient: options.url must be a ws:// or wss:// URL');
   if (typeof token !== 'function') throw new TypeError('MooringClient: options.token must be a function returning the token');
+  if (!(maxAttempts >= 1)) throw new TypeError('MooringClient: options.maxAttempts must be at least 1');
   if (!WebSocket) throw new TypeError('MooringClient: no WebSocket available: pass options.WebSocket (or use the Node entry, which uses ws)');
   return {
-    url, token, backoffBaseMs, backoffCapMs, stableAfterMs, reconnectNowJitterMs, connectTimeoutMs, failFast, logSize,
+    url, token, backoffBaseMs, backoffCapMs, stableAfterMs, reconnectNowJitterMs, connectTimeoutMs, failFast, logSize, maxAttempts, downAlertMs,
     httpHeartbeat: httpHeartbeat
       ? { url: httpHeartbeat.url ?? heartbeatUrlFor(url), intervalMs: httpHeartbeat.intervalMs ?? DEFAULT_HTTP_HEARTBEAT.intervalMs }
       : undefined,

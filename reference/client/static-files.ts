@@ -1,6 +1,7 @@
 /**
  * The static files of the browser example, for the server's `staticFiles` option (`mooring serve`
- * serves them): `/` → `examples/browser/index.html`, `/mooring-client.js` → the browser bundle.
+ * serves them): `/` → `examples/browser/index.html`, `/debug` → the debug page
+ * (`reference/client/debug.html`), `/mooring-client.js` → the browser bundle.
  * Node only (not part of the browser bundle).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ export function browserExampleFiles(root: string = packageRoot()): Record<string
   return {
     '/': join(root, 'examples/browser/index.html'),
     '/index.html': join(root, 'examples/browser/index.html'),
+    '/debug': join(root, 'reference/client/debug.html'),
     '/mooring-client.js': join(root, 'dist/browser/mooring-client.js'),
     '/mooring-client.js.map': join(root, 'dist/browser/mooring-client.js.map'),
   };

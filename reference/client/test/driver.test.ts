@@ -102,7 +102,7 @@ describe('MooringClient driver', () => {
     expect(vi.getTimerCount()).toBe(1);
     client.close();
     expect(vi.getTimerCount()).toBe(0);
-    expect(last().closedWith).toEqual([1000, 'client_close']);
+    expect(last().closedWith).toEqual([1000, 'normal_closure']);
   });
 
   it('HB-3: no answer to a ping: closes with 4001 and reconnects on a new socket', async () => {

@@ -20,6 +20,7 @@ import type { ErrorCode } from '../../../schemas/v1/error-codes.js';
 import { planReconnect, type ReconnectPolicy } from './backoff.js';
 import { EventLog } from './event-log.js';
 import { SubscriptionTable } from './subscriptions.js';
+import { parseInbound } from './inbound.js';
 import type {
   ClientEvent,
   ClientState,
@@ -62,6 +63,18 @@ export interface ClientCoreOptions {
   logSize?: number;
   /** HTTP-4: interval of the HTTP heartbeat; undefined turns it off. */
   httpHeartbeatIntervalMs?: number;
+  /**
+   * Give up (state `gave_up`, no further reconnect) after this many consecutive failed attempts
+   * (the RECON-2 attempt counter).
+   * @default Infinity (never give up)
+   */
+  maxAttempts?: number;
+  /**
+   * Emit one `down` event when the client has had no authenticated session for this long (from the
+   * loss of the last session, or from `connect()`): the "reconnecting for 5 minutes" banner.
+   * @default 300000
+   */
+  downAlertMs?: number;
 }
 
 interface PendingRequest extends PendingRequestInfo {
@@ -73,6 +86,7 @@ interface PendingRequest extends PendingRequestInfo {
 type Params = Diagnostics['params'];
 
 const CONNECT_TIMEOUT_MS = 15_000;
+const DOWN_ALERT_MS = 300_000;
 
 /**
  * Error codes whose `requestId` names a request the server refused outright (it gets no `response`),
@@ -114,6 +128,12 @@ export class ClientCore {
   private reqSeq = 0;
   private httpNextAt: number | undefined;
   private httpLast: Diagnostics['httpHeartbeat'] = {};
+  private invalidFrames = 0;
+  private server: { name: string; version: string } | undefined;
+  /** Since when the client has had no authenticated session (undefined while it has one). */
+  private downSince: number | undefined;
+  /** When to emit the `down` event (once per outage). */
+  private downAlertAt: number | undefined;
 
   constructor(private readonly opts: ClientCoreOptions) {
     this.log = new EventLog(opts.logSize ?? 200);
@@ -185,7 +205,7 @@ export class ClientCore {
   ): { id: string; actions: CoreAction[] } {
     const id = `r${(++this.reqSeq).toString(36)}`;
     const timeout = opts.timeoutMs ?? this.params.requestTimeoutMs;
-    if (this.state === 'idle' || this.state === 'closed') {
+    if (this.state === 'idle' || this.state === 'closed' || this.state === 'gave_up') {
       this.out.push({ type: 'reject', id, code: 'closed', message: `client is ${this.state}: call connect() first` });
       return { id, actions: this.flush() };
     }
@@ -214,6 +234,7 @@ export class ClientCore {
     consider(this.nextPingAt);
     consider(this.pongDeadline);
     consider(this.httpNextAt);
+    consider(this.downAlertAt);
     for (const r of this.requests.values()) consider(r.deadline);
     return min;
   }
@@ -229,6 +250,9 @@ export class ClientCore {
       ...(this.sessionId !== undefined ? { sessionId: this.sessionId } : {}),
       reconnects: this.reconnects,
       attempt: this.attempt,
+      invalidFrames: this.invalidFrames,
+      ...(this.server ? { server: { ...this.server } } : {}),
+      ...(this.downSince !== undefined ? { downSince: this.downSince } : {}),
       ...(this.reconnectAt !== undefined ? { nextReconnectAt: this.reconnectAt } : {}),
       ...(this.authenticatedAt !== undefined ? { connectedSince: this.authenticatedAt } : {}),
       subscriptions: this.subs.info(),
@@ -247,11 +271,17 @@ export class ClientCore {
   // Connection lifecycle
   // -------------------------------------------------------------------------------------------
 
+  private startDown(now: number): void {
+    this.downSince = now;
+    this.downAlertAt = now + (this.opts.downAlertMs ?? DOWN_ALERT_MS);
+  }
+
   private onConnect(now: number): void {
     if (this.state === 'connecting' || this.state === 'authenticated' || this.state === 'reconnecting') return;
     this.attempt = 0;
     this.reconnects = 0;
     this.nextTokenReason = 'connect';
+    this.startDown(now);
     if (this.opts.httpHeartbeatIntervalMs !== undefined) {
       // HTTP-4: the HTTP heartbeat runs from connect() to close(), whatever the WebSocket does.
       this.out.push({ type: 'http_heartbeat' });
@@ -324,36 +354,40 @@ export class ClientCore {
   }
 
   private onAppClose(now: number): void {
-    const wasRunning = this.state !== 'idle' && this.state !== 'closed';
+    const wasRunning = this.state !== 'idle' && this.state !== 'closed' && this.state !== 'gave_up';
     if (this.conn !== 0) {
-      this.out.push({ type: 'close_socket', conn: this.conn, code: CLOSE.NORMAL, reason: 'client_close' });
+      this.out.push({ type: 'close_socket', conn: this.conn, code: CLOSE.NORMAL, reason: 'normal_closure' });
     }
     this.resetConnection();
     this.reconnectAt = undefined;
     this.httpNextAt = undefined;
     this.connectFetch = undefined;
     this.authenticatedAt = undefined;
+    this.downSince = undefined;
+    this.downAlertAt = undefined;
     // REQ-6: close() fails everything pending with `closed`.
     for (const r of [...this.requests.values()]) this.rejectRequest(r, 'closed', 'client closed', now);
     if (!wasRunning) {
       this.setState('closed', now);
       return;
     }
-    this.lastClose = { code: CLOSE.NORMAL, reason: 'client_close', at: now, closeClass: 'stop', byClient: true };
+    this.lastClose = { code: CLOSE.NORMAL, reason: 'normal_closure', at: now, closeClass: 'stop', byClient: true };
     this.log.add(now, 'close', 'client close()');
     this.setState('closed', now);
-    this.emit({ type: 'closed', code: CLOSE.NORMAL, reason: 'client_close', willRetry: false, closeClass: 'stop', byClient: true });
+    this.emit({ type: 'closed', code: CLOSE.NORMAL, reason: 'normal_closure', willRetry: false, closeClass: 'stop', byClient: true });
   }
 
   private onAppReconnect(now: number): void {
-    if (this.state === 'idle' || this.state === 'closed') return this.onConnect(now);
+    if (this.state === 'idle' || this.state === 'closed' || this.state === 'gave_up') return this.onConnect(now);
     if (this.state === 'reconnecting') {
       this.reconnectAt = now;
       this.onTick(now);
       return;
     }
-    const code = 4000;
-    const reason = 'client_reconnect';
+    // ERR-6: the client's own close frames carry registry codes and reasons only (4000 is not in the
+    // registry): the application ended this connection on purpose.
+    const code = CLOSE.NORMAL;
+    const reason = 'normal_closure';
     if (this.conn !== 0) this.out.push({ type: 'close_socket', conn: this.conn, code, reason });
     this.log.add(now, 'close', 'client reconnect()');
     this.connectionLost(now, code, reason, true, 0);
@@ -376,7 +410,8 @@ export class ClientCore {
    * request sent on it fails with `disconnected` and is never sent again. RECON-2, RECON-4,
    * RECON-5: the close class decides whether and when to reconnect.
    */
-  private connectionLost(now: number, code: number, reason: string, byClient: boolean, forceDelayMs?: number): void {
+  private connectionLost(now: number, code: number, reason: string, byClient: boolean, forceDelayMs?: number, asClass?: CloseClass): void {
+    const wasAuthenticated = this.state === 'authenticated';
     const lostConn = this.conn;
     this.resetConnection();
     for (const r of [...this.requests.values()]) {
@@ -387,8 +422,10 @@ export class ClientCore {
     if (this.authenticatedAt !== undefined && now - this.authenticatedAt >= stableAfter) this.attempt = 0;
     this.authenticatedAt = undefined;
 
-    const cls: CloseClass = closeClass(code);
+    const cls: CloseClass = asClass ?? closeClass(code);
     const hint = parseCloseReason(reason).retryAfterMs;
+    // The "down for long" alert counts from the loss of the last session (or from connect()).
+    if (wasAuthenticated || this.downSince === undefined) this.startDown(now);
     this.lastClose = { code, reason, at: now, closeClass: cls, byClient };
     const plan = forceDelayMs !== undefined
       ? { retry: true, delayMs: forceDelayMs, countsAsAttempt: false, refreshToken: false }
@@ -398,9 +435,24 @@ export class ClientCore {
       // RECON-5, SESS-2: a stop code ends reconnection; requests still waiting can never be sent.
       this.reconnectAt = undefined;
       this.httpNextAt = undefined;
+      this.downAlertAt = undefined;
       for (const r of [...this.requests.values()]) this.rejectRequest(r, 'closed', `client stopped (${code} ${reason})`, now);
       this.setState('closed', now);
       this.emit({ type: 'closed', code, reason, willRetry: false, closeClass: cls, byClient });
+      return;
+    }
+    const maxAttempts = this.opts.maxAttempts ?? Infinity;
+    if (plan.countsAsAttempt && this.attempt + 1 >= maxAttempts) {
+      // `maxAttempts` consecutive failed attempts: give up (no further reconnect) and say so.
+      this.attempt += 1;
+      this.reconnectAt = undefined;
+      this.httpNextAt = undefined;
+      this.downAlertAt = undefined;
+      for (const r of [...this.requests.values()]) this.rejectRequest(r, 'closed', `client gave up after ${this.attempt} attempts`, now);
+      this.log.add(now, 'state', `gave up after ${this.attempt} failed attempts`);
+      this.emit({ type: 'closed', code, reason, willRetry: false, closeClass: cls, byClient });
+      this.setState('gave_up', now);
+      this.emit({ type: 'gave_up', attempts: this.attempt, lastCode: code });
       return;
     }
     const attemptForDelay = this.attempt;
@@ -414,10 +466,12 @@ export class ClientCore {
   }
 
   /** The client closes its own socket (heartbeat or connect timeout) and reconnects. */
-  private closeAndReconnect(now: number, code: number, reason: string): void {
+  private closeAndReconnect(now: number, code: number, reason: string, protocolError = false): void {
     if (this.conn !== 0) this.out.push({ type: 'close_socket', conn: this.conn, code, reason });
-    this.log.add(now, 'close', `client ${code} ${reason}`);
-    this.connectionLost(now, code, reason, true);
+    this.log.add(now, 'close', `client ${code} ${reason}${protocolError ? ' (protocol error)' : ''}`);
+    // ROBUST-2: a protocol error closes with 1000 (browsers can send no other standard code) but is
+    // a failed attempt of class `reconnect`, not a stop.
+    this.connectionLost(now, code, reason, true, undefined, protocolError ? 'reconnect' : undefined);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -425,6 +479,11 @@ export class ClientCore {
   // -------------------------------------------------------------------------------------------
 
   private onTick(now: number): void {
+    if (this.downAlertAt !== undefined && now >= this.downAlertAt && this.downSince !== undefined) {
+      this.downAlertAt = undefined;
+      this.log.add(now, 'state', `down for ${now - this.downSince} ms`);
+      this.emit({ type: 'down', since: this.downSince, forMs: now - this.downSince });
+    }
     if (this.reconnectAt !== undefined && now >= this.reconnectAt && this.state === 'reconnecting') {
       this.reconnectAt = undefined;
       this.reconnects += 1;
@@ -433,7 +492,9 @@ export class ClientCore {
     if (this.connectDeadline !== undefined && now >= this.connectDeadline && this.state === 'connecting') {
       this.connectDeadline = undefined;
       if (this.phase === 'token') this.connectFetch = undefined;
-      this.closeAndReconnect(now, CLOSE.HEARTBEAT_TIMEOUT, 'connect_timeout');
+      // ERR-5, ERR-6: nothing (no `authenticated`) arrived in time: the connection is presumed dead,
+      // like a heartbeat timeout; the reason is the registry name.
+      this.closeAndReconnect(now, CLOSE.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
     }
     // REQ-5: a request fails with `timeout` at its deadline; its late response is then dropped.
     for (const r of [...this.requests.values()]) {
@@ -493,15 +554,23 @@ export class ClientCore {
 
   private onText(text: string, now: number): void {
     this.onActivity(now);
-    let msg: ServerMessage;
-    try {
-      const v = JSON.parse(text) as unknown;
-      if (typeof v !== 'object' || v === null || typeof (v as { type?: unknown }).type !== 'string') throw new Error('no type');
-      msg = v as ServerMessage;
-    } catch {
-      this.log.add(now, 'error', `unparseable frame: ${text.slice(0, 80)}`);
+    // ROBUST-1: every frame is validated against the schema; one that fails is logged and ignored, so
+    // a broken or hostile server can neither crash nor stall the client. VER-7: unknown properties
+    // pass the schema and are ignored.
+    const parsed = parseInbound(text);
+    if (parsed.kind !== 'message') {
+      this.invalidFrames += 1;
+      const what = parsed.kind === 'invalid' ? `invalid ${parsed.type}: ${parsed.error}` : `${parsed.error}: ${text.slice(0, 80)}`;
+      this.log.add(now, 'invalid', what);
+      this.emit({ type: 'invalid_frame', message: what });
+      // ROBUST-2: an `authenticated` that fails the schema is a protocol error, never a silent reset
+      // of the session params: close and reconnect with backoff.
+      if (parsed.kind === 'invalid' && parsed.type === 'authenticated' && (this.state === 'authenticated' || this.phase === 'auth')) {
+        this.closeAndReconnect(now, CLOSE.NORMAL, 'normal_closure', true);
+      }
       return;
     }
+    const msg = parsed.message;
     if (this.state === 'connecting') {
       if (msg.type === 'authenticated' && this.phase === 'auth') return this.onAuthenticated(msg, now, false);
       if (msg.type === 'error') return this.onServerError(msg, now);
@@ -528,14 +597,12 @@ export class ClientCore {
         }
         return;
       case 'error': return this.onServerError(msg, now);
-      default:
-        // VER-7 spirit: tolerate what this client does not know.
-        this.log.add(now, 'receive', `unknown type ${(msg as { type: string }).type}`);
     }
   }
 
   private onAuthenticated(msg: Extract<ServerMessage, { type: 'authenticated' }>, now: number, reauth: boolean): void {
     this.params = { ...msg.params };
+    if (msg.server) this.server = { name: msg.server.name, version: msg.server.version };
     this.userId = msg.userId;
     this.sessionId = msg.sessionId;
     if (reauth) {
@@ -546,6 +613,8 @@ export class ClientCore {
     this.phase = undefined;
     this.connectDeadline = undefined;
     this.authenticatedAt = now;
+    this.downSince = undefined;
+    this.downAlertAt = undefined;
     this.nextPingAt = now + msg.params.heartbeatIntervalMs;
     this.pongDeadline = undefined;
     this.setState('authenticated', now);

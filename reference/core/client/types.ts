@@ -21,7 +21,9 @@ export type ClientState =
   /** Waiting for the next reconnect attempt. */
   | 'reconnecting'
   /** Stopped: by `close()` or a stop-class close code (RECON-5). `connect()` starts again. */
-  | 'closed';
+  | 'closed'
+  /** Stopped after `maxAttempts` consecutive failed attempts. `connect()` starts again. */
+  | 'gave_up';
 
 /** Why the token function is called (the application may use it to force a refresh). */
 export type TokenReason =
@@ -68,6 +70,12 @@ export type ClientEvent =
   | { type: 'authenticated'; userId: string; sessionId: string; params: SessionParams; reauth: boolean; userChannel?: string }
   | { type: 'reconnecting'; attempt: number; delayMs: number; at: number }
   | { type: 'closed'; code: number; reason: string; willRetry: boolean; closeClass: CloseClass; byClient: boolean }
+  /** `maxAttempts` consecutive attempts failed: the client stopped reconnecting (state `gave_up`). */
+  | { type: 'gave_up'; attempts: number; lastCode: number }
+  /** The client has had no authenticated session for `downAlertMs` (once per outage). */
+  | { type: 'down'; since: number; forMs: number }
+  /** ROBUST-1: a server frame failed the schema and was ignored. */
+  | { type: 'invalid_frame'; message: string }
   | { type: 'subscribed'; channel: string; position: Position; resume?: 'replayed' | 'unavailable'; replayed?: number }
   | { type: 'server_error'; code: string; message: string; requestId?: string; channel?: string }
   | { type: 'token_error'; reason: TokenReason; message: string }
@@ -132,6 +140,7 @@ export interface LogEntry {
   ts: number;
   kind:
     | 'state'
+    | 'invalid'
     | 'token'
     | 'open'
     | 'auth'
@@ -180,6 +189,12 @@ export interface Diagnostics {
   reconnects: number;
   /** The current attempt counter of the backoff (RECON-1, RECON-2). */
   attempt: number;
+  /** ROBUST-1: server frames that failed the schema and were ignored (each is in the log). */
+  invalidFrames: number;
+  /** The server's name and version from its last `authenticated` (informational). */
+  server?: { name: string; version: string };
+  /** Since when the client has had no authenticated session (absent while it has one). */
+  downSince?: number;
   /** When the next reconnect attempt happens, if one is scheduled. */
   nextReconnectAt?: number;
   connectedSince?: number;

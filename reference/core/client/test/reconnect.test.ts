@@ -243,7 +243,7 @@ describe('RECON-4, RECON-5, SESS-2: close codes', () => {
     h.do({ type: 'connect' });
     h.giveToken();
     h.advance(3_000);
-    expect(h.last('close_socket')).toMatchObject({ code: 4001, reason: 'connect_timeout' });
+    expect(h.last('close_socket')).toMatchObject({ code: 4001, reason: 'heartbeat_timeout' });
     expect(h.state).toBe('reconnecting');
   });
 });
