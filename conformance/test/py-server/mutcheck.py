@@ -413,6 +413,8 @@ async def s_sub(srv):
     o += ["limit:" + x for x in await drain(a, 0.3)]
     await a.send(J(type="subscribe", channel="c5"))
     o += ["limit5:" + x for x in await drain(a, 0.3)]
+    await a.send(J(type="request", id="c4p", action="publish", payload={"channel": "c4", "data": 1}))
+    o += sorted("c4-after-limit:" + x for x in await drain(a, 0.3))
     await a.send(J(type="subscribe", channel="news"))
     o += ["limit-resub:" + x for x in await drain(a, 0.3)]
     await a.send(J(type="request", id="q", action="publish", payload={"channel": "news", "data": "after"}))
@@ -424,9 +426,11 @@ async def s_sub(srv):
     await a.send(J(type="request", id="q2", action="publish", payload={"channel": "news", "data": "x"}))
     o += sorted("after-unsub:" + x for x in await drain(a, 0.3))
     await a.close()
-    for label, since in (("in", {"epoch": epoch, "offset": 2}), ("in4", {"epoch": epoch, "offset": 6}),
-                         ("old", {"epoch": epoch, "offset": 1}), ("ahead", {"epoch": epoch, "offset": 50}),
-                         ("epoch", {"epoch": "zz", "offset": 0}), ("cur", {"epoch": epoch, "offset": 8})):
+    cur = 9
+    for label, rel, ep in (("edge", -5, epoch), ("in", -3, epoch), ("same", 0, epoch), ("old", -6, epoch),
+                           ("ahead", 40, epoch), ("epoch", -1, "zz")):
+        since = {"epoch": ep, "offset": cur + rel}
+        cur += 1
         b = await connect(srv, TOK["bob"])
         await b.send(J(type="subscribe", channel="news", since=since))
         o += ["%s:%s" % (label, x) for x in await drain(b, 0.3)]
@@ -437,6 +441,8 @@ async def s_sub(srv):
     await c.send(J(type="subscribe", channel="fresh"))
     await c.send(J(type="request", id="r", action="publish", payload={"channel": "fresh", "data": 0}))
     o += ["b2b:" + x for x in await drain(c, 0.6)]
+    await c.send(J(type="subscribe", channel="news"))
+    o += ["fresh-sub-with-history:" + x for x in await drain(c, 0.4)]
     await c.close()
     return o
 
@@ -467,9 +473,13 @@ async def s_hb(srv):
         o.append("nopong:open")
     d = await connect(srv, TOK["carol"], klass=NoPong)
     res = "open"
-    for i in range(15):
-        await d.send(J(type="ping"))
+    for i in range(10):
+        try:
+            await d.send(J(type="ping"))
+        except ConnectionClosed:
+            pass
         m = await rx(d, 0.2)
+        await asyncio.sleep(0.2)
         if m.startswith("CLOSE"):
             res = m
             break
@@ -508,7 +518,7 @@ async def s_rate(srv):
     await asyncio.sleep(1.2)
     a = await connect(srv, TOK["alice"])
     await flood(a, 12, J(type="ping"))
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.2)
     o.append("spread:" + summarize(await flood(a, 12, J(type="ping"))))
     await asyncio.sleep(1.2)
     a = await connect(srv, TOK["alice"])
@@ -555,7 +565,8 @@ async def s_limit(srv):
     def sized(n, ch="x"):
         base = J(type="request", id="1", action="echo", payload="")
         pad = n - len(base.encode())
-        return J(type="request", id="1", action="echo", payload=ch * (pad // len(ch.encode())))
+        return json.dumps({"type": "request", "id": "1", "action": "echo", "payload": ch * (pad // len(ch.encode()))},
+                          ensure_ascii=False)
     m = sized(1000)
     assert len(m.encode()) == 1000, len(m.encode())
     await ws.send(m)
@@ -801,13 +812,13 @@ SCEN = {
     "VER": [s_ver], "AUTH-2": [s_auth], "AUTH-3": [s_auth], "AUTH-4": [s_auth], "AUTH-5": [s_auth],
     "AUTH-7": [s_url], "AUTH-8": [s_expiry, s_reauth, s_reauth2], "AUTH-11": [s_expiry],
     "AUTH-9": [s_reauth, s_reauth2], "REQ": [s_req], "CONF-1": [s_req], "CONF-3": [s_req],
-    "CONF-2": [s_sub], "SUB": [s_sub], "HB": [s_hb], "RATE": [s_rate], "SESS": [s_sess],
+    "CONF-2": [s_sub], "SUB": [s_sub], "SUB-4": [s_sub, s_auth], "HB": [s_hb], "RATE": [s_rate], "SESS": [s_sess],
     "LIMIT-1": [s_limit], "LIMIT-2": [s_limit], "LIMIT-4": [s_sub], "LIMIT-5": [s_limit], "LIMIT-3": [s_slow],
     "ERR-1": [s_err], "ERR-2": [s_err, s_auth], "ERR-3": [s_err, s_req], "ERR-4": [s_err],
     "ERR-5": [s_sess], "ERR-6": [s_sess, s_rate, s_limit], "SHUT-1": [s_shut_probe], "SHUT-2": [s_shut],
     "SHUT-3": [s_shut], "SHUT-4": [s_storm], "SEC": [s_sec], "HTTP-5": [s_http, s_shut_probe], "HTTP": [s_http],
 }
-EXTRA = {s_rate: ["--session-policy", "multiple", "--heartbeat-interval-ms", "300", "--heartbeat-timeout-ms", "2000"],
+EXTRA = {s_rate: ["--session-policy", "multiple", "--max-connections-per-ip", "50", "--heartbeat-interval-ms", "300", "--heartbeat-timeout-ms", "2000"],
          s_slow: ["--max-payload-bytes", "65536", "--rate-messages", "100000", "--max-buffered-bytes", "200000",
                   "--heartbeat-interval-ms", "20000", "--heartbeat-timeout-ms", "20000"],
          s_limit: ["--heartbeat-interval-ms", "5000"], s_err: ["--heartbeat-interval-ms", "5000"],
