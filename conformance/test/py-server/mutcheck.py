@@ -67,7 +67,8 @@ class Server:
         cmd = ["/usr/bin/python3", os.path.join(HERE, "server.py"), "--port", "0", "--tokens-file", TF] + BASE + list(extra)
         if mutant:
             cmd += ["--mutant", mutant]
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        err = open(os.environ["SERVER_LOG"], "a") if os.environ.get("SERVER_LOG") else subprocess.DEVNULL
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
         line = self.p.stdout.readline().strip()
         self.url = line.split(" ", 1)[1]
         self.port = int(self.url.split(":")[2].split("/")[0])
