@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Sets up a machine to run every Mooring test: Node packages (npm ci, which also builds dist/ and the
-# browser bundle) and the Debian packages tests need (chromium for the browser-client test).
-# Idempotent: skips what is already installed. Run from the repository root.
+# browser bundle) and the Debian packages tests need:
+#   chromium            the browser-client tests (headless, driven by playwright-core)
+#   python3-websockets  the independent Python server the conformance suite is judged against
+#                       (conformance/test/py-server, run with Debian's /usr/bin/python3)
+# Installing Debian packages needs root, or sudo for a normal user. Idempotent: skips what is
+# already installed. Run from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "setup: installing Debian chromium (browser-client tests)"
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: chromium: $(chromium --version 2>/dev/null || echo missing)"
+echo "setup: python3-websockets: $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null || echo missing)"
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund
