@@ -1,0 +1,179 @@
+/**
+ * The mutation run: each one-clause mutant of the independent Python server (its list:
+ * conformance/test/py-server/mutants.json, written from spec/ alone, not from the cases) is started on
+ * its own and the suite runs the cases citing the mutant's rule against it. The mutant is caught when
+ * that rule is graded fail (or warn, for a SHOULD rule).
+ *
+ *   npx tsx conformance/test/mutation.ts [--sample N] [--jobs N] [--write] [--json FILE] [mutant...]
+ *
+ * `--write` replaces the generated score section of conformance/README.md. Two mutants run at a time
+ * by default (`--jobs`): the runs wait on server timers far more than they compute.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runSuite, selectCases } from '../runner.js';
+import { allCases } from '../cases/index.js';
+import { areaOf, ruleInfo } from '../rules.js';
+import { loadMutants, pyTarget, ROOT, type Mutant } from './py-fixtures.js';
+
+export interface MutantResult {
+  name: string;
+  rule: string;
+  clause: string;
+  description: string;
+  caught: boolean;
+  /** The mutant's rule's outcome in the run (or `error` when the server or the run broke). */
+  outcome: string;
+  /** Rules graded fail or warn in the run. */
+  graded: string[];
+  /** The non-passing cases, one line each. */
+  details: string[];
+  ms: number;
+}
+
+/** The cases to run for a mutant: those citing its rule (VER-5 is judged across the run from the pongs of HB-2, as for the raw server's breaks). */
+export function selectionForRule(rule: string): string[] {
+  return rule === 'VER-5' ? ['VER-5', 'HB-2'] : [rule];
+}
+
+export async function runMutant(m: Mutant): Promise<MutantResult> {
+  const t0 = Date.now();
+  const select = selectionForRule(m.rule);
+  const chosen = selectCases(allCases(), select);
+  const base = { name: m.name, rule: m.rule, clause: m.clause, description: m.description };
+  if (chosen.length === 0) return { ...base, caught: false, outcome: 'untested', graded: [], details: [`no case cites ${m.rule}`], ms: 0 };
+  const withProcess = chosen.some((c) => c.needs?.includes('server-cmd'));
+  let t: Awaited<ReturnType<typeof pyTarget>> | undefined;
+  try {
+    t = await pyTarget({ mutant: m.name, withProcess, args: m.args });
+    const r = await runSuite({ url: t.url, tokens: t.tokens, caps: t.caps, select });
+    const level = ruleInfo(m.rule)?.level ?? 'MUST';
+    const outcome = r.rules.find((x) => x.id === m.rule)?.outcome ?? 'untested';
+    const caught = outcome === 'fail' || (outcome === 'warn' && level !== 'MUST');
+    const graded = r.rules.filter((x) => x.outcome === 'fail' || x.outcome === 'warn').map((x) => (x.outcome === 'warn' ? `${x.id}(warn)` : x.id));
+    const details = r.cases.filter((c) => c.outcome !== 'pass').map((c) => `${c.id} ${c.outcome}: ${c.detail}`.slice(0, 300));
+    return { ...base, caught, outcome, graded, details, ms: Date.now() - t0 };
+  } catch (e) {
+    return { ...base, caught: false, outcome: 'error', graded: [], details: [(e as Error).message.slice(0, 500)], ms: Date.now() - t0 };
+  } finally {
+    await t?.close();
+  }
+}
+
+/** Runs `mutants` with at most `jobs` at a time, in order of the list; `onResult` as each ends. */
+export async function runMutants(mutants: Mutant[], jobs = 2, onResult?: (r: MutantResult) => void): Promise<MutantResult[]> {
+  const results: MutantResult[] = new Array(mutants.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < mutants.length) {
+      const i = next++;
+      results[i] = await runMutant(mutants[i]!);
+      onResult?.(results[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+  return results;
+}
+
+/** A deterministic sample spread across areas: round-robin over the areas, in list order within each. */
+export function sampleAcrossAreas(mutants: Mutant[], n: number): Mutant[] {
+  const byArea = new Map<string, Mutant[]>();
+  for (const m of mutants) byArea.set(areaOf(m.rule), [...(byArea.get(areaOf(m.rule)) ?? []), m]);
+  const out: Mutant[] = [];
+  for (let k = 0; out.length < Math.min(n, mutants.length); k++) for (const list of byArea.values()) if (list[k] && out.length < n) out.push(list[k]!);
+  return out;
+}
+
+const pct = (a: number, b: number) => (b === 0 ? '-' : `${Math.round((100 * a) / b)} %`);
+
+export function scoreTables(results: MutantResult[]): { areas: string; rules: string; misses: string; total: string } {
+  const caught = results.filter((r) => r.caught).length;
+  const group = (key: (r: MutantResult) => string) => {
+    const m = new Map<string, { caught: number; total: number }>();
+    for (const r of results) {
+      const g = m.get(key(r)) ?? { caught: 0, total: 0 };
+      g.total++;
+      if (r.caught) g.caught++;
+      m.set(key(r), g);
+    }
+    return [...m.entries()].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }));
+  };
+  const areas = ['| area | caught / planted | |', '|---|---|---|', ...group((r) => areaOf(r.rule)).map(([a, g]) => `| ${a} | ${g.caught} / ${g.total} | ${pct(g.caught, g.total)} |`)].join('\n');
+  const rules = ['| rule | caught / planted |', '|---|---|', ...group((r) => r.rule).map(([a, g]) => `| ${a} | ${g.caught} / ${g.total} |`)].join('\n');
+  const missed = results.filter((r) => !r.caught);
+  const misses = missed.length
+    ? ['| mutant | rule | clause | outcome of the rule |', '|---|---|---|---|', ...missed.map((r) => `| \`${r.name}\` | ${r.rule} | ${r.clause.replace(/\|/g, '\\|')} | ${r.outcome} |`)].join('\n')
+    : 'none';
+  return { areas, rules, misses, total: `${caught} / ${results.length} (${pct(caught, results.length)})` };
+}
+
+const BEGIN = '<!-- BEGIN GENERATED mutation-score -->';
+const END = '<!-- END GENERATED mutation-score -->';
+
+export function scoreSection(results: MutantResult[], date: string): string {
+  const t = scoreTables(results);
+  return [
+    BEGIN,
+    '<!-- Generated by `npx tsx conformance/test/mutation.ts --write`; do not edit by hand. -->',
+    '',
+    `Mutants of the independent Python server caught: **${t.total}** (run ${date}).`,
+    '',
+    t.areas,
+    '',
+    '<details><summary>Per rule</summary>',
+    '',
+    t.rules,
+    '',
+    '</details>',
+    '',
+    'Not caught:',
+    '',
+    t.misses,
+    END,
+  ].join('\n');
+}
+
+export function writeReadme(section: string): void {
+  const file = path.join(ROOT, 'conformance/README.md');
+  const text = readFileSync(file, 'utf8');
+  const i = text.indexOf(BEGIN);
+  const j = text.indexOf(END);
+  const next =
+    i >= 0 && j > i
+      ? text.slice(0, i) + section + text.slice(j + END.length)
+      : `${text.trimEnd()}\n\n## Mutation score\n\nOne-clause mutants of an independent server written from \`spec/\` alone (Python, \`conformance/test/py-server/\`, mutants listed in its \`mutants.json\`), each run against the cases citing the mutated rule; caught when that rule is graded fail (warn for a SHOULD). Full run: \`npx tsx conformance/test/mutation.ts --write\`; CI runs a fixed sample (\`conformance/test/mutation.test.ts\`).\n\n${section}\n`;
+  writeFileSync(file, next);
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { sample: { type: 'string' }, jobs: { type: 'string' }, write: { type: 'boolean' }, json: { type: 'string' } },
+  });
+  let mutants = loadMutants();
+  if (positionals.length) {
+    const unknown = positionals.filter((p) => !mutants.some((m) => m.name === p));
+    if (unknown.length) {
+      process.stderr.write(`unknown mutant(s): ${unknown.join(', ')}\n`);
+      process.exit(2);
+    }
+    mutants = mutants.filter((m) => positionals.includes(m.name));
+  }
+  if (values.sample) mutants = sampleAcrossAreas(mutants, Number(values.sample));
+  const t0 = Date.now();
+  process.stdout.write(`${mutants.length} mutants, ${values.jobs ?? 2} at a time\n`);
+  const results = await runMutants(mutants, Number(values.jobs ?? 2), (r) => {
+    process.stdout.write(`${r.caught ? 'caught' : 'MISSED'} ${r.name.padEnd(36)} ${r.rule.padEnd(9)} ${r.outcome.padEnd(12)} -> ${r.graded.join(',') || '-'} ${r.ms} ms\n`);
+    if (!r.caught) for (const d of r.details.slice(0, 6)) process.stdout.write(`    ${d}\n`);
+  });
+  const t = scoreTables(results);
+  process.stdout.write(`\nScore: ${t.total} in ${Math.round((Date.now() - t0) / 1000)} s\n\n${t.areas}\n\n${t.rules}\n\nNot caught:\n${t.misses}\n`);
+  if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
+  if (values.write) {
+    if (positionals.length || values.sample) process.stderr.write('--write with a subset of mutants: the README gets the subset score\n');
+    writeReadme(scoreSection(results, new Date().toISOString().slice(0, 10)));
+    process.stdout.write('conformance/README.md updated\n');
+  }
+  process.exit(0);
+}
