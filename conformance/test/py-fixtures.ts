@@ -20,7 +20,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const PYTHON = process.env.MOORING_PYTHON ?? '/usr/bin/python3';
 export const PY_SERVER = process.env.MOORING_PY_SERVER ?? path.join(ROOT, 'conformance/test/py-server/server.py');
 export const PY_MUTANTS = process.env.MOORING_PY_MUTANTS ?? path.join(ROOT, 'conformance/test/py-server/mutants.json');
-/** The action of the Python server whose handler raises (REQ-7). */
+/** The action the Python server always offers whose handler raises (REQ-7; the suite's --failing-action). */
 export const PY_FAILING_ACTION = 'fail';
 
 export interface Mutant {
@@ -167,7 +167,7 @@ export async function pyTarget(opts: PyTargetOptions = {}): Promise<PyTarget> {
   ];
   const mainFile = path.join(dir, 'tokens.json');
   writeFileSync(mainFile, JSON.stringify({ tokens: main }));
-  const extra = ['--failing-action', PY_FAILING_ACTION, ...(opts.mutant ? ['--mutant', opts.mutant] : []), ...(opts.args ?? [])];
+  const extra = [...(opts.mutant ? ['--mutant', opts.mutant] : []), ...(opts.args ?? [])];
   let proc: Awaited<ReturnType<typeof spawnPy>> | undefined;
   let control: ServerControl | undefined;
   try {
