@@ -1,7 +1,8 @@
 /**
  * No false fails, by property (issue 7): for randomly drawn *legal* session parameters, the reference
  * server passes every case of the whole suite, both directly and through a plain TCP relay with its own
- * buffers (buffering-proxy.ts). A correct server under legal parameters gets no fail and no warn;
+ * buffers (buffering-proxy.ts), as `mooring test` runs it with no URL (in-process) or with a URL and
+ * --server-cmd (process). A correct server under legal parameters gets no fail and no warn;
  * `inconclusive` is allowed (a case whose trigger another rule's legitimate close pre-empted decides
  * nothing) and reported.
  *
@@ -14,7 +15,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { badCases, describeFailure, legalParams, runWorld } from './legal-params.js';
+import { badCases, describeFailure, legalParams, runWorld, targets } from './legal-params.js';
 
 const RUNS = Number(process.env.MOORING_PROPERTY_RUNS ?? 2);
 const SEED = Number(process.env.MOORING_PROPERTY_SEED ?? 7007);
@@ -23,12 +24,12 @@ describe('legal parameters never make the suite fail the reference server', () =
   it(`whole suite, direct and through a buffering relay, ${RUNS} draws (seed ${SEED})`, async () => {
     const seen: string[] = [];
     await fc.assert(
-      fc.asyncProperty(legalParams, async (p) => {
-        const worlds = await Promise.all([runWorld(p, 'direct'), runWorld(p, 'proxy')]);
+      fc.asyncProperty(legalParams, targets, async (p, target) => {
+        const worlds = await Promise.all([runWorld(p, 'direct', target), runWorld(p, 'proxy', target)]);
         const failures: string[] = [];
         for (const w of worlds) {
           const t = w.report.totals;
-          seen.push(`${w.via} ${JSON.stringify(p)}: ${t.pass} pass, ${t.inconclusive} inconclusive, ${t.skip} skip in ${Math.round(w.report.durationMs / 1000)} s${w.relayPeakBytes !== undefined ? `, relay peak ${w.relayPeakBytes} B` : ''}`);
+          seen.push(`${target} ${w.via} ${JSON.stringify(p)}: ${t.pass} pass, ${t.inconclusive} inconclusive, ${t.skip} skip in ${Math.round(w.report.durationMs / 1000)} s${w.relayPeakBytes !== undefined ? `, relay peak ${w.relayPeakBytes} B` : ''}`);
           for (const c of w.report.cases.filter((x) => x.outcome === 'inconclusive')) seen.push(`  inconclusive ${c.id}: ${c.detail}`);
           const bad = badCases(w.report);
           if (bad.length) failures.push(describeFailure(w, bad));

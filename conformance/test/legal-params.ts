@@ -5,7 +5,7 @@
  * against it.
  *
  * Replay one drawn world (the property prints this command on failure):
- *   npx tsx conformance/test/legal-params.ts '<params JSON>' [direct|proxy]
+ *   npx tsx conformance/test/legal-params.ts '<params JSON>' [direct|proxy] [in-process|process]
  * Survey N draws without stopping at the first failure (lists every false fail):
  *   npx tsx conformance/test/legal-params.ts --survey N [SEED]
  */
@@ -67,6 +67,8 @@ export const legalParams: fc.Arbitrary<LegalParams> = fc
 
 /** Operator settings that are not session parameters, fixed (the suite is told them or does not depend on them). */
 const OPERATOR = { maxConnectionsPerIp: 48, tokenWarningMs: 800, shutdownSpreadMs: 500 };
+/** The CLI process takes a storm of STORM_MAX clients from one IP. */
+const PROCESS_MAX_CONNECTIONS_PER_IP = 256;
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -78,7 +80,7 @@ function serveFlags(p: LegalParams): string[] {
     '--max-subscriptions', String(p.maxSubscriptions), '--max-buffered', String(p.maxBufferedBytes),
     '--max-pending-requests', String(p.maxPendingRequests), '--history-size', String(p.historySize),
     '--session-policy', p.sessionPolicy, '--shutdown-spread', `${OPERATOR.shutdownSpreadMs}ms`,
-    '--token-warning', `${OPERATOR.tokenWarningMs}ms`,
+    '--token-warning', `${OPERATOR.tokenWarningMs}ms`, '--max-connections-per-ip', String(PROCESS_MAX_CONNECTIONS_PER_IP),
   ];
 }
 
@@ -105,54 +107,71 @@ function behind(ctl: ServerControl, proxy: BufferingProxy): ServerControl {
 export interface WorldRun {
   params: LegalParams;
   via: 'direct' | 'proxy';
+  target: Target;
   report: SuiteReport;
   /** The relay's largest queue (one direction of one connection), when through the relay. */
   relayPeakBytes?: number;
 }
 
 /** Starts the reference server with `p`, runs the whole suite against it (directly or through the relay), stops everything. */
-export async function runWorld(p: LegalParams, via: 'direct' | 'proxy', relayBufferBytes = 4 * 1024 * 1024): Promise<WorldRun> {
+/**
+ * Where the suite meets the server: `in-process` is `mooring test` with no URL (the reference server
+ * in-process, tokens minted, a failing action; its CLI with the same params as a process for SHUT-*);
+ * `process` is `mooring test URL --tokens-file F --server-cmd CMD` (everything against the CLI
+ * process, the main users among the storm users, so the rate governor sees the shutdown cases' traffic;
+ * no failing action and no expiring token: REQ-7, AUTH-8 and AUTH-11 skip).
+ */
+export type Target = 'in-process' | 'process';
+export const targets = fc.constantFrom<Target>('in-process', 'process');
+
+/** Starts the reference server with `p`, runs the whole suite against it (directly or through the relay), stops everything. */
+export async function runWorld(p: LegalParams, via: 'direct' | 'proxy', target: Target = 'in-process', relayBufferBytes = 4 * 1024 * 1024): Promise<WorldRun> {
   const { startServer } = await import('../../reference/server/index.js');
-  const server = await startServer({
-    port: 0,
-    tokensFile: ':memory:',
-    logger: false,
-    ...p,
-    ...OPERATOR,
-    actions: {
-      [FAILING_ACTION]: () => {
-        throw new Error('SECRET conformance-failure at handler (/srv/app/handlers.js:12:7)');
-      },
-    },
-  });
+  const server =
+    target === 'in-process'
+      ? await startServer({
+          port: 0,
+          tokensFile: ':memory:',
+          logger: false,
+          ...p,
+          ...OPERATOR,
+          actions: {
+            [FAILING_ACTION]: () => {
+              throw new Error('SECRET conformance-failure at handler (/srv/app/handlers.js:12:7)');
+            },
+          },
+        })
+      : undefined;
   const proxies: BufferingProxy[] = [];
   let proc: Awaited<ReturnType<typeof referenceProcessWith>> | undefined;
   try {
-    const t1 = await server.createToken('conf-alice');
-    const t2 = await server.createToken('conf-bob');
     proc = await referenceProcessWith(p);
-    let url = server.url;
     let control = proc.control;
+    let url = server?.url ?? control.url;
+    let tokens = server ? [await server.createToken('conf-alice'), await server.createToken('conf-bob')] : control.tokens.slice(0, 2);
+    if (!server) await control.start();
     if (via === 'proxy') {
-      const a = await startBufferingProxy({ targetPort: Number(new URL(server.url).port), bufferBytes: relayBufferBytes });
       const b = await startBufferingProxy({ targetPort: Number(new URL(proc.control.url).port), bufferBytes: relayBufferBytes });
-      proxies.push(a, b);
-      url = a.urlFor(server.url);
+      const a = server ? await startBufferingProxy({ targetPort: Number(new URL(server.url).port), bufferBytes: relayBufferBytes }) : b;
+      proxies.push(...new Set([a, b]));
+      url = a.urlFor(url);
       control = behind(proc.control, b);
     }
-    const caps: Partial<Capabilities> = {
-      mintToken: (user, ttlMs) => server.createToken(user, { ttlMs }),
-      failingAction: FAILING_ACTION,
-      maxConnectionsPerIp: OPERATOR.maxConnectionsPerIp,
-      serverControl: control,
-    };
-    const report = await runSuite({ url, tokens: [t1, t2], caps, mode: 'embedded' });
-    return { params: p, via, report, relayPeakBytes: via === 'proxy' ? proxies[0]!.peakQueuedBytes() : undefined };
+    const caps: Partial<Capabilities> = server
+      ? {
+          mintToken: (user, ttlMs) => server.createToken(user, { ttlMs }),
+          failingAction: FAILING_ACTION,
+          maxConnectionsPerIp: OPERATOR.maxConnectionsPerIp,
+          serverControl: control,
+        }
+      : { maxConnectionsPerIp: PROCESS_MAX_CONNECTIONS_PER_IP, serverControl: control, extraTokens: control.tokens.slice(2) };
+    const report = await runSuite({ url, tokens, caps, mode: server ? 'embedded' : 'url', serverCmd: server ? undefined : control.describe });
+    return { params: p, via, target, report, relayPeakBytes: via === 'proxy' ? proxies[0]!.peakQueuedBytes() : undefined };
   } finally {
     await proc?.control.stop();
     proc?.cleanup();
     for (const x of proxies) await x.close();
-    await server.shutdown();
+    await server?.shutdown();
   }
 }
 
@@ -164,8 +183,8 @@ export function badCases(r: SuiteReport, allowWarn: (id: string) => boolean = ()
 /** A failure report that lets the run be replayed and diagnosed. */
 export function describeFailure(w: WorldRun, bad: SuiteReport['cases']): string {
   const lines = [
-    `reference server ${w.via === 'proxy' ? 'through the buffering relay' : 'directly'} with legal params ${JSON.stringify(w.params)}`,
-    `replay: npx tsx conformance/test/legal-params.ts '${JSON.stringify(w.params)}' ${w.via}`,
+    `reference server (${w.target}) ${w.via === 'proxy' ? 'through the buffering relay' : 'directly'} with legal params ${JSON.stringify(w.params)}`,
+    `replay: npx tsx conformance/test/legal-params.ts '${JSON.stringify(w.params)}' ${w.via} ${w.target}`,
   ];
   for (const c of bad) {
     lines.push(`  ${c.id} ${c.outcome} (${c.durationMs} ms): ${c.detail}`);
@@ -182,14 +201,14 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
     // Every draw, no stop at the first failure: npx tsx conformance/test/legal-params.ts --survey N [SEED]
     const n = Number(process.argv[3] ?? 5);
     const seed = Number(process.argv[4] ?? 7007);
-    const draws = fc.sample(legalParams, { seed, numRuns: n });
+    const draws = fc.sample(fc.tuple(legalParams, targets), { seed, numRuns: n });
     let failing = 0;
-    for (const [i, p] of draws.entries()) {
-      const worlds = await Promise.all([runWorld(p, 'direct'), runWorld(p, 'proxy')]);
+    for (const [i, [p, target]] of draws.entries()) {
+      const worlds = await Promise.all([runWorld(p, 'direct', target), runWorld(p, 'proxy', target)]);
       for (const w of worlds) {
         const bad = badCases(w.report);
         const inc = w.report.cases.filter((c) => c.outcome === 'inconclusive');
-        process.stdout.write(`draw ${i} ${w.via} ${JSON.stringify(p)}: ${JSON.stringify(w.report.totals)} ${Math.round(w.report.durationMs / 1000)} s${w.relayPeakBytes !== undefined ? ` relay peak ${w.relayPeakBytes} B` : ''}\n`);
+        process.stdout.write(`draw ${i} ${target} ${w.via} ${JSON.stringify(p)}: ${JSON.stringify(w.report.totals)} ${Math.round(w.report.durationMs / 1000)} s${w.relayPeakBytes !== undefined ? ` relay peak ${w.relayPeakBytes} B` : ''}\n`);
         for (const c of inc) process.stdout.write(`  inconclusive ${c.id}: ${c.detail}\n`);
         if (bad.length) {
           failing++;
@@ -201,7 +220,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   }
   const p = JSON.parse(process.argv[2] ?? '') as LegalParams;
   const via = (process.argv[3] ?? 'direct') as 'direct' | 'proxy';
-  const w = await runWorld(p, via);
+  const w = await runWorld(p, via, (process.argv[4] ?? 'in-process') as Target);
   const bad = w.report.cases.filter((c) => c.outcome !== 'pass' && c.outcome !== 'skip');
   process.stdout.write(`${JSON.stringify(w.report.totals)} in ${w.report.durationMs} ms${w.relayPeakBytes !== undefined ? `, relay peak queue ${w.relayPeakBytes} B` : ''}\n`);
   process.stdout.write(`${describeFailure(w, bad)}\n`);
