@@ -451,9 +451,13 @@ def publish(name, data, publisher=None):
     if M("sub5-no-ts"):
         del msg["ts"]
     text = json.dumps(msg, separators=(",", ":"), allow_nan=M("err1-accepts-nan"))
-    for c in list(ch.subscribers):
+    subs = list(ch.subscribers)
+    congested = M("limit3-block-others") and any(c.waiting_bytes() > HIGH_WATER for c in subs)
+    for c in subs:
         if M("conf2-publisher-excluded") and c is publisher:
             continue
+        if congested and c.waiting_bytes() <= HIGH_WATER:
+            continue  # mutant: a congested subscriber holds back everyone else
         deliver(c, name, off, text)
     return {"epoch": ch.epoch, "offset": off}
 
@@ -502,13 +506,7 @@ async def act_publish(conn, has, payload):
     data = payload["data"]
     if M("conf2-data-wrapped"):
         data = payload
-    if M("limit3-block-others"):
-        chn = channel(ch)
-        pos = publish(ch, data, conn)
-        for c in list(chn.subscribers):
-            await c.drain_blocking()
-    else:
-        pos = publish(ch, data, conn)
+    pos = publish(ch, data, conn)
     if M("conf2-no-position"):
         return True, {}
     if M("conf2-position-off-by-one"):
@@ -566,7 +564,7 @@ class MProto(WebSocketServerProtocol):
 
     def connection_lost(self, exc):
         S.protos.discard(self)
-        if self.counted_ip is not None and not M("limit2-never-release"):
+        if self.counted_ip is not None:
             S.ip_count[self.counted_ip] -= 1
             if S.ip_count[self.counted_ip] <= 0:
                 S.ip_count.pop(self.counted_ip, None)
@@ -915,7 +913,7 @@ def do_auth(conn, token):
         conn.session_id = "s_" + secrets.token_hex(8)
         if conn.auth_deadline:
             conn.auth_deadline.cancel()
-        if M("shut4-1011-under-load"):
+        if M("shut4-1011-under-load") and time.monotonic() - S.start_mono < 15:
             t = time.monotonic()
             S.storm_times.append(t)
             while S.storm_times and S.storm_times[0] < t - 1.0:
@@ -930,7 +928,7 @@ def do_auth(conn, token):
         S.user_sessions[user].add(conn)
         conn.send(authenticated_msg(conn))
         log("info", "auth_succeeded", conn=conn.id, userId=user, sessionId=conn.session_id, reauth=False, expiresAt=exp)
-        if S.args.session_policy == "single" and not M("sess1-no-replace") and not M("sess1-replace-before-auth"):
+        if S.args.session_policy == "single" and not M("sess1-no-replace"):
             if M("sess1-close-newer") and olds:
                 conn.close(4002, "session_replaced")
             else:
@@ -1031,19 +1029,25 @@ def err(conn, code, message, **extra):
     conn.send(m)
 
 
+def _is_json(text):
+    try:
+        json.loads(text)
+        return True
+    except Exception:
+        return False
+
+
 def handle_frame(conn, msg):
     binary = isinstance(msg, (bytes, bytearray))
     if conn.user is not None:
         if M("rate1-pings-exempt") and not binary and '"ping"' in msg and msg.replace(" ", "") == '{"type":"ping"}':
             pass
-        elif M("rate1-invalid-exempt") and binary:
+        elif M("rate1-invalid-exempt") and (binary or not _is_json(msg)):
             pass
         elif not rate_check(conn):
             return
     if M("auth2-reset-on-message") and conn.user is None:
         arm_auth_timer(conn)
-    if M("sess1-replace-before-auth"):
-        pass
     if binary:
         if M("ver6-close"):
             conn.close(1003, "unsupported_data")
@@ -1128,7 +1132,7 @@ def handle_frame(conn, msg):
             do_auth(conn, obj["token"])
             return
         if M("auth3-process"):
-            err(conn, "not_authenticated", "authenticate first")
+            err(conn, "invalid_message", "authenticate first")
             return
         log("info", "auth_failed", conn=conn.id, reason="not_authenticated")
         conn.close(4401 if M("auth3-wrong-code") else 4400,
@@ -1174,14 +1178,12 @@ def handle_request(conn, obj):
     if M("limit5-off-by-one"):
         limit += 1
     npend = len(conn.pending)
-    if M("limit5-count-user"):
-        npend = sum(len(c.pending) for c in S.user_sessions.get(conn.user, ()))
     if npend >= limit and not M("limit5-no-limit"):
         if M("limit5-close"):
             conn.close(1008, "")
             return
         extra = {} if M("limit5-no-request-id") else {"requestId": obj["id"]}
-        err(conn, "rate_limited" if M("limit5-wrong-code") else "too_many_requests",
+        err(conn, "invalid_message" if M("limit5-wrong-code") else "too_many_requests",
             "too many pending requests", **extra)
         if not M("limit5-executes"):
             return
@@ -1194,7 +1196,7 @@ def handle_request(conn, obj):
             err(conn, "unknown_action", "unknown action", requestId=obj["id"])
             return
         resp = {"type": "response", "requestId": rid, "success": False,
-                "error": {"code": "not_found" if M("req2-wrong-code") else "unknown_action",
+                "error": {"code": "invalid_payload" if M("req2-wrong-code") else "unknown_action",
                           "message": "unknown action"}}
         send_response(conn, resp)
         return
@@ -1251,7 +1253,7 @@ async def run_request(conn, rid, action, has, payload):
             if M("req7-leak-details"):
                 msg = "internal error: %r" % (e,)
             resp = {"type": "response", "requestId": rid, "success": False,
-                    "error": {"code": "handler_failed" if M("req7-wrong-code") else "internal_error", "message": msg}}
+                    "error": {"code": "invalid_payload" if M("req7-wrong-code") else "internal_error", "message": msg}}
         if M("req3-ordered-responses"):
             fut = me.ordered_fut
             fut.set_result(resp)
@@ -1277,12 +1279,13 @@ def handle_subscribe(conn, obj):
     since = obj.get("since")
     if not authorized(conn.user, name):
         extra = {} if M("sub4-no-channel") else {"channel": name}
-        err(conn, "unauthorized" if M("sub4-wrong-code") else "forbidden", "not allowed", **extra)
-        return
-    if M("shut4-subscribe-fails-after-start") and time.monotonic() - S.start_mono < 10:
-        err(conn, "internal_error", "subscription could not be started", channel=name)
+        err(conn, "invalid_message" if M("sub4-wrong-code") else "forbidden", "not allowed", **extra)
         return
     ch = channel(name)
+    if M("shut4-resume-fails-after-start") and time.monotonic() - S.start_mono < 15 and since is not None \
+            and since.get("epoch") != ch.epoch:
+        err(conn, "internal_error", "subscription could not be started", channel=name)
+        return
     already = name in conn.subs
     if already and not M("sub3-duplicate-delivery"):
         if M("limit4-resubscribe-counts"):
@@ -1322,7 +1325,7 @@ def handle_subscribe(conn, obj):
                     S.channels[c].subscribers.discard(conn)
             conn.subs.clear()
         extra = {} if M("limit4-no-channel") else {"channel": name}
-        err(conn, "too_many_subscriptions" if M("limit4-wrong-code") else "subscription_limit",
+        err(conn, "forbidden" if M("limit4-wrong-code") else "subscription_limit",
             "subscription limit reached", **extra)
         return
     conn.sub_attempts = getattr(conn, "sub_attempts", 0) + 1
@@ -1503,11 +1506,6 @@ async def ws_handler(ws):
     ws.conn = conn
     S.conns.add(conn)
     log("info", "connection_opened", conn=conn.id, ip=conn.ip)
-    if M("sess1-replace-before-auth"):
-        # a new connection (not yet authenticated) replaces every session of every user on this IP
-        for c in list(S.conns):
-            if c is not conn and c.user is not None and c.ip == conn.ip:
-                c.close(4002, "session_replaced")
     arm_auth_timer(conn)
     hb = asyncio.get_event_loop().create_task(heartbeat(conn))
     conn.tasks.add(hb)
