@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { sampleAcrossAreas, scoreSection, scoreTables, selectionForRule, type MutantResult } from './mutation.js';
 
 const m = (name: string, rule: string) => ({ name, rule, clause: `${rule} clause`, description: '' });
-const res = (name: string, rule: string, caught: boolean): MutantResult => ({ ...m(name, rule), caught, outcome: caught ? 'fail' : 'pass', graded: [], details: [], ms: 1 });
+const res = (name: string, rule: string, caught: boolean): MutantResult => ({ ...m(name, rule), caught, detected: caught, outcome: caught ? 'fail' : 'pass', graded: [], details: [], ms: 1 });
 
 describe('mutation run bookkeeping', () => {
   it('a sample takes one mutant per area before a second of any area, in list order', () => {
@@ -16,10 +16,10 @@ describe('mutation run bookkeeping', () => {
   it('scores per area and per rule, and lists each miss with its clause', () => {
     const t = scoreTables([res('a', 'AUTH-2', true), res('b', 'AUTH-2', false), res('c', 'HB-1', true)]);
     expect(t.total).toBe('2 / 3 (67 %)');
-    expect(t.areas).toContain('| AUTH | 1 / 2 | 50 % |');
-    expect(t.areas).toContain('| HB | 1 / 1 | 100 % |');
-    expect(t.rules).toContain('| AUTH-2 | 1 / 2 |');
-    expect(t.misses).toContain('| `b` | AUTH-2 | AUTH-2 clause | pass |');
+    expect(t.areas).toContain('| AUTH | 1 / 2 | 50 % | 1 / 2 |');
+    expect(t.areas).toContain('| HB | 1 / 1 | 100 % | 1 / 1 |');
+    expect(t.rules).toContain('| AUTH-2 | 1 / 2 | 1 / 2 |');
+    expect(t.misses).toContain('| `b` | AUTH-2 | AUTH-2 clause | pass | - |');
     expect(scoreSection([], '2026-01-01')).toMatch(/^<!-- BEGIN GENERATED mutation-score -->[\s\S]*<!-- END GENERATED mutation-score -->$/);
   });
 

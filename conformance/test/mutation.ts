@@ -5,6 +5,7 @@
  * that rule is graded fail (or warn, for a SHOULD rule).
  *
  *   npx tsx conformance/test/mutation.ts [--sample N] [--jobs N] [--write] [--json FILE] [mutant...]
+ *   npx tsx conformance/test/mutation.ts --from-json FILE [--write]     (re-score a saved run)
  *
  * `--write` replaces the generated score section of conformance/README.md. Two mutants run at a time
  * by default (`--jobs`): the runs wait on server timers far more than they compute.
@@ -23,6 +24,8 @@ export interface MutantResult {
   clause: string;
   description: string;
   caught: boolean;
+  /** Some rule was graded fail or warn (the run does not pass), though maybe not the mutant's rule. */
+  detected: boolean;
   /** The mutant's rule's outcome in the run (or `error` when the server or the run broke). */
   outcome: string;
   /** Rules graded fail or warn in the run. */
@@ -42,7 +45,7 @@ export async function runMutant(m: Mutant): Promise<MutantResult> {
   const select = selectionForRule(m.rule);
   const chosen = selectCases(allCases(), select);
   const base = { name: m.name, rule: m.rule, clause: m.clause, description: m.description };
-  if (chosen.length === 0) return { ...base, caught: false, outcome: 'untested', graded: [], details: [`no case cites ${m.rule}`], ms: 0 };
+  if (chosen.length === 0) return { ...base, caught: false, detected: false, outcome: 'untested', graded: [], details: [`no case cites ${m.rule}`], ms: 0 };
   const withProcess = chosen.some((c) => c.needs?.includes('server-cmd'));
   let t: Awaited<ReturnType<typeof pyTarget>> | undefined;
   try {
@@ -53,9 +56,9 @@ export async function runMutant(m: Mutant): Promise<MutantResult> {
     const caught = outcome === 'fail' || (outcome === 'warn' && level !== 'MUST');
     const graded = r.rules.filter((x) => x.outcome === 'fail' || x.outcome === 'warn').map((x) => (x.outcome === 'warn' ? `${x.id}(warn)` : x.id));
     const details = r.cases.filter((c) => c.outcome !== 'pass').map((c) => `${c.id} ${c.outcome}: ${c.detail}`.slice(0, 300));
-    return { ...base, caught, outcome, graded, details, ms: Date.now() - t0 };
+    return { ...base, caught, detected: graded.length > 0, outcome, graded, details, ms: Date.now() - t0 };
   } catch (e) {
-    return { ...base, caught: false, outcome: 'error', graded: [], details: [(e as Error).message.slice(0, 500)], ms: Date.now() - t0 };
+    return { ...base, caught: false, detected: false, outcome: 'error', graded: [], details: [(e as Error).message.slice(0, 500)], ms: Date.now() - t0 };
   } finally {
     await t?.close();
   }
@@ -87,25 +90,36 @@ export function sampleAcrossAreas(mutants: Mutant[], n: number): Mutant[] {
 
 const pct = (a: number, b: number) => (b === 0 ? '-' : `${Math.round((100 * a) / b)} %`);
 
-export function scoreTables(results: MutantResult[]): { areas: string; rules: string; misses: string; total: string } {
+export function scoreTables(results: MutantResult[]): { areas: string; rules: string; misses: string; total: string; detected: string } {
   const caught = results.filter((r) => r.caught).length;
+  const detected = results.filter((r) => r.caught || r.detected).length;
   const group = (key: (r: MutantResult) => string) => {
-    const m = new Map<string, { caught: number; total: number }>();
+    const m = new Map<string, { caught: number; detected: number; total: number }>();
     for (const r of results) {
-      const g = m.get(key(r)) ?? { caught: 0, total: 0 };
+      const g = m.get(key(r)) ?? { caught: 0, detected: 0, total: 0 };
       g.total++;
       if (r.caught) g.caught++;
+      if (r.caught || r.detected) g.detected++;
       m.set(key(r), g);
     }
     return [...m.entries()].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }));
   };
-  const areas = ['| area | caught / planted | |', '|---|---|---|', ...group((r) => areaOf(r.rule)).map(([a, g]) => `| ${a} | ${g.caught} / ${g.total} | ${pct(g.caught, g.total)} |`)].join('\n');
-  const rules = ['| rule | caught / planted |', '|---|---|', ...group((r) => r.rule).map(([a, g]) => `| ${a} | ${g.caught} / ${g.total} |`)].join('\n');
+  const areas = [
+    '| area | caught / planted | | run fails (any rule) |',
+    '|---|---|---|---|',
+    ...group((r) => areaOf(r.rule)).map(([a, g]) => `| ${a} | ${g.caught} / ${g.total} | ${pct(g.caught, g.total)} | ${g.detected} / ${g.total} |`),
+  ].join('\n');
+  const rules = ['| rule | caught / planted | run fails (any rule) |', '|---|---|---|', ...group((r) => r.rule).map(([a, g]) => `| ${a} | ${g.caught} / ${g.total} | ${g.detected} / ${g.total} |`)].join('\n');
   const missed = results.filter((r) => !r.caught);
+  const cell = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const misses = missed.length
-    ? ['| mutant | rule | clause | outcome of the rule |', '|---|---|---|---|', ...missed.map((r) => `| \`${r.name}\` | ${r.rule} | ${r.clause.replace(/\|/g, '\\|')} | ${r.outcome} |`)].join('\n')
+    ? [
+        '| mutant | rule | clause | its rule | graded instead |',
+        '|---|---|---|---|---|',
+        ...missed.map((r) => `| \`${r.name}\` | ${r.rule} | ${cell(r.clause)} | ${r.outcome} | ${r.graded.join(', ') || '-'} |`),
+      ].join('\n')
     : 'none';
-  return { areas, rules, misses, total: `${caught} / ${results.length} (${pct(caught, results.length)})` };
+  return { areas, rules, misses, total: `${caught} / ${results.length} (${pct(caught, results.length)})`, detected: `${detected} / ${results.length} (${pct(detected, results.length)})` };
 }
 
 const BEGIN = '<!-- BEGIN GENERATED mutation-score -->';
@@ -117,7 +131,7 @@ export function scoreSection(results: MutantResult[], date: string): string {
     BEGIN,
     '<!-- Generated by `npx tsx conformance/test/mutation.ts --write`; do not edit by hand. -->',
     '',
-    `Mutants of the independent Python server caught: **${t.total}** (run ${date}).`,
+    `Mutants of the independent Python server caught (their own rule graded fail, or warn for a SHOULD): **${t.total}**; runs that fail on some rule: ${t.detected} (run ${date}).`,
     '',
     t.areas,
     '',
@@ -149,8 +163,16 @@ export function writeReadme(section: string): void {
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { sample: { type: 'string' }, jobs: { type: 'string' }, write: { type: 'boolean' }, json: { type: 'string' } },
+    options: { sample: { type: 'string' }, jobs: { type: 'string' }, write: { type: 'boolean' }, json: { type: 'string' }, 'from-json': { type: 'string' } },
   });
+  if (values['from-json']) {
+    // Re-score a saved run (--json FILE) without running it again.
+    const saved = (JSON.parse(readFileSync(values['from-json'], 'utf8')) as MutantResult[]).map((r) => ({ ...r, detected: r.detected ?? r.graded.length > 0 }));
+    const t = scoreTables(saved);
+    process.stdout.write(`Score: ${t.total} caught; ${t.detected} fail some rule\n\n${t.areas}\n\nNot caught:\n${t.misses}\n`);
+    if (values.write) writeReadme(scoreSection(saved, new Date().toISOString().slice(0, 10)));
+    process.exit(0);
+  }
   let mutants = loadMutants();
   if (positionals.length) {
     const unknown = positionals.filter((p) => !mutants.some((m) => m.name === p));
@@ -168,7 +190,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
     if (!r.caught) for (const d of r.details.slice(0, 6)) process.stdout.write(`    ${d}\n`);
   });
   const t = scoreTables(results);
-  process.stdout.write(`\nScore: ${t.total} in ${Math.round((Date.now() - t0) / 1000)} s\n\n${t.areas}\n\n${t.rules}\n\nNot caught:\n${t.misses}\n`);
+  process.stdout.write(`\nScore: ${t.total} caught; ${t.detected} fail some rule; in ${Math.round((Date.now() - t0) / 1000)} s\n\n${t.areas}\n\n${t.rules}\n\nNot caught:\n${t.misses}\n`);
   if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
   if (values.write) {
     if (positionals.length || values.sample) process.stderr.write('--write with a subset of mutants: the README gets the subset score\n');
