@@ -6,7 +6,7 @@
  * `inconclusive` is allowed (a case whose trigger another rule's legitimate close pre-empted decides
  * nothing) and reported.
  *
- * CI budget: a fixed seed and MOORING_PROPERTY_RUNS draws (default 2; each draw runs the suite twice,
+ * CI budget: a fixed seed and MOORING_PROPERTY_RUNS draws (default 3, about 2.5 min; each draw runs the suite twice,
  * direct and relayed, concurrently). A longer search:
  *   MOORING_PROPERTY_RUNS=50 MOORING_PROPERTY_SEED=$RANDOM npx vitest run conformance/test/legal-params.test.ts
  * A failure prints the parameters, the failing cases' findings, closes and transcript tails, and the
@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { badCases, describeFailure, legalParams, runWorld, targets } from './legal-params.js';
 
-const RUNS = Number(process.env.MOORING_PROPERTY_RUNS ?? 2);
+const RUNS = Number(process.env.MOORING_PROPERTY_RUNS ?? 3);
 const SEED = Number(process.env.MOORING_PROPERTY_SEED ?? 7007);
 
 describe('legal parameters never make the suite fail the reference server', () => {
