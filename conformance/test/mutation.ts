@@ -2,7 +2,8 @@
  * The mutation run: each one-clause mutant of the independent Python server (its list:
  * conformance/test/py-server/mutants.json, written from spec/ alone, not from the cases) is started on
  * its own and the suite runs the cases citing the mutant's rule against it. The mutant is caught when
- * that rule is graded fail (or warn, for a SHOULD rule).
+ * that rule is graded fail (or warn, for a SHOULD rule) under one of the server configurations of
+ * CONFIGS (sessionPolicy single, then multiple).
  *
  *   npx tsx conformance/test/mutation.ts [--sample N] [--jobs N] [--write] [--json FILE] [mutant...]
  *   npx tsx conformance/test/mutation.ts --from-json FILE [--write]     (re-score a saved run)
@@ -32,6 +33,8 @@ export interface MutantResult {
   graded: string[];
   /** The non-passing cases, one line each. */
   details: string[];
+  /** The server configuration of the reported run (`single`, `multiple`, `own` for the mutant's args). */
+  config?: string;
   ms: number;
 }
 
@@ -40,7 +43,31 @@ export function selectionForRule(rule: string): string[] {
   return rule === 'VER-5' ? ['VER-5', 'HB-2'] : [rule];
 }
 
-export async function runMutant(m: Mutant): Promise<MutantResult> {
+/**
+ * Server configurations a mutant is tried under, in order, until one catches it: the defaults
+ * (sessionPolicy single), then sessionPolicy multiple (clauses about "every connection of a user" are
+ * only observable when a user can hold two sessions). A mutant with its own `args` gets only those.
+ */
+export const CONFIGS: { label: string; args: string[] }[] = [
+  { label: 'single', args: [] },
+  { label: 'multiple', args: ['--session-policy', 'multiple'] },
+];
+
+export async function runMutant(m: Mutant, configs = CONFIGS): Promise<MutantResult> {
+  const t0 = Date.now();
+  let last: MutantResult | undefined;
+  for (const cfg of m.args ? [{ label: 'own', args: m.args }] : configs) {
+    const r = await runMutantOnce(m, cfg.args);
+    r.ms = Date.now() - t0;
+    if (configs.length > 1 || m.args) r.config = cfg.label;
+    if (r.caught) return r;
+    // Keep the first configuration's result for a miss (what the default setup shows), unless it errored.
+    if (!last || last.outcome === 'error') last = r;
+  }
+  return last!;
+}
+
+async function runMutantOnce(m: Mutant, args: string[]): Promise<MutantResult> {
   const t0 = Date.now();
   const select = selectionForRule(m.rule);
   const chosen = selectCases(allCases(), select);
@@ -49,7 +76,7 @@ export async function runMutant(m: Mutant): Promise<MutantResult> {
   const withProcess = chosen.some((c) => c.needs?.includes('server-cmd'));
   let t: Awaited<ReturnType<typeof pyTarget>> | undefined;
   try {
-    t = await pyTarget({ mutant: m.name, withProcess, args: m.args });
+    t = await pyTarget({ mutant: m.name, withProcess, args });
     const r = await runSuite({ url: t.url, tokens: t.tokens, caps: t.caps, select });
     const level = ruleInfo(m.rule)?.level ?? 'MUST';
     const outcome = r.rules.find((x) => x.id === m.rule)?.outcome ?? 'untested';
@@ -156,7 +183,7 @@ export function writeReadme(section: string): void {
   const next =
     i >= 0 && j > i
       ? text.slice(0, i) + section + text.slice(j + END.length)
-      : `${text.trimEnd()}\n\n## Mutation score\n\nOne-clause mutants of an independent server written from \`spec/\` alone (Python, \`conformance/test/py-server/\`, mutants listed in its \`mutants.json\`), each run against the cases citing the mutated rule; caught when that rule is graded fail (warn for a SHOULD). Full run: \`npx tsx conformance/test/mutation.ts --write\`; CI runs a fixed sample (\`conformance/test/mutation.test.ts\`).\n\n${section}\n`;
+      : `${text.trimEnd()}\n\n## Mutation score\n\nOne-clause mutants of an independent server written from \`spec/\` alone (Python, \`conformance/test/py-server/\`, mutants listed in its \`mutants.json\`), each run against the cases citing the mutated rule, with the default settings and, if not caught, with \`sessionPolicy: multiple\`; caught when that rule is graded fail (warn for a SHOULD). Full run: \`npx tsx conformance/test/mutation.ts --write\`; CI runs a fixed sample (\`conformance/test/mutation.test.ts\`).\n\n${section}\n`;
   writeFileSync(file, next);
 }
 
@@ -186,7 +213,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   const t0 = Date.now();
   process.stdout.write(`${mutants.length} mutants, ${values.jobs ?? 2} at a time\n`);
   const results = await runMutants(mutants, Number(values.jobs ?? 2), (r) => {
-    process.stdout.write(`${r.caught ? 'caught' : 'MISSED'} ${r.name.padEnd(36)} ${r.rule.padEnd(9)} ${r.outcome.padEnd(12)} -> ${r.graded.join(',') || '-'} ${r.ms} ms\n`);
+    process.stdout.write(`${r.caught ? 'caught' : 'MISSED'} ${r.name.padEnd(36)} ${r.rule.padEnd(9)} ${(r.config ?? '').padEnd(8)} ${r.outcome.padEnd(12)} -> ${r.graded.join(',') || '-'} ${r.ms} ms\n`);
     if (!r.caught) for (const d of r.details.slice(0, 6)) process.stdout.write(`    ${d}\n`);
   });
   const t = scoreTables(results);
