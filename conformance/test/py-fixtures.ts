@@ -79,6 +79,9 @@ export function pyAvailable(): string | undefined {
 
 const token = () => randomBytes(12).toString('hex');
 
+/** Extra users on the main server (caps.extraTokens). */
+const LANE_USERS = 24;
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -165,6 +168,9 @@ export async function pyTarget(opts: PyTargetOptions = {}): Promise<PyTarget> {
     { token: t2, user: 'bob', expiresInMs: null },
     { token: expiring, user: 'carol', expiresInMs: opts.expiringInMs ?? 15_000 },
   ];
+  // Users of their own for the timer-bound cases the runner runs concurrently (as --tokens-file gives them).
+  const lane = Array.from({ length: LANE_USERS }, token);
+  main.push(...lane.map((t, i) => ({ token: t, user: `lane-${i + 1}`, expiresInMs: null })));
   const mainFile = path.join(dir, 'tokens.json');
   writeFileSync(mainFile, JSON.stringify({ tokens: main }));
   const extra = [...(opts.mutant ? ['--mutant', opts.mutant] : []), ...(opts.args ?? [])];
@@ -192,6 +198,7 @@ export async function pyTarget(opts: PyTargetOptions = {}): Promise<PyTarget> {
     throw e;
   }
   const caps: Partial<Capabilities> = {
+    extraTokens: lane,
     expiringToken: expiring,
     failingAction: PY_FAILING_ACTION,
     maxConnectionsPerIp: s.maxConnectionsPerIp,
