@@ -78,6 +78,8 @@ async function runMutantOnce(m: Mutant, args: string[]): Promise<MutantResult> {
   try {
     t = await pyTarget({ mutant: m.name, withProcess, args });
     const r = await runSuite({ url: t.url, tokens: t.tokens, caps: t.caps, select });
+    // A preflight refusal is not a verdict (exit 2): the mutant is not caught, whatever rule the message names.
+    if (r.setupError) return { ...base, caught: false, detected: false, outcome: 'setup-error', graded: [], details: [`setup error: ${r.setupError}`], ms: Date.now() - t0 };
     const level = ruleInfo(m.rule)?.level ?? 'MUST';
     const outcome = r.rules.find((x) => x.id === m.rule)?.outcome ?? 'untested';
     const caught = outcome === 'fail' || (outcome === 'warn' && level !== 'MUST');
