@@ -13,6 +13,7 @@ const INVALID_MESSAGES: [string, string | object][] = [
   ['a request without id', { type: 'request', action: 'echo' }],
   ['a request with an empty id', { type: 'request', id: '', action: 'echo' }],
   ['a request id over 64 chars', { type: 'request', id: 'i'.repeat(65), action: 'echo' }],
+  ['a request with an action outside the grammar', { type: 'request', id: 'bad-action', action: '1 bad action' }],
   ['a subscribe with a number channel', { type: 'subscribe', channel: 5 }],
   ['a subscribe with a bad since', { type: 'subscribe', channel: 'ok', since: { epoch: 1 } }],
   ['an auth without token', { type: 'auth' }],
@@ -53,6 +54,10 @@ export const errorCases: CaseDef[] = [
         if (!c.isOpen) break;
       }
       await ctx.expectAlive(c, 'ERR-2', 'after schema-invalid messages');
+      // ERR-2.c: a request that fails the schema is not a request: it gets no response.
+      await ctx.sleep(grace(ctx));
+      const answered = c.received((m) => m.type === 'response' && (m.requestId === '' || m.requestId === 'i'.repeat(65) || m.requestId === 'bad-action'));
+      ctx.check('ERR-2', answered.length === 0, `a schema-invalid request got a response: ${String(JSON.stringify(answered[0])).slice(0, 120)}`);
     },
   },
   {

@@ -12,10 +12,11 @@ export const heartbeatCases: CaseDef[] = [
     rules: ['HB-2'],
     async run(ctx) {
       const c = await ctx.session(0);
-      for (let i = 0; i < 3; i++) {
-        await c.send({ type: 'ping' });
-        await c.next('pong', { what: `pong ${i + 1}` });
-      }
+      // HB-2.a: each ping, also pipelined ones, gets its own pong.
+      for (let i = 0; i < 3; i++) await c.send({ type: 'ping' });
+      for (let i = 0; i < 3; i++) await c.next('pong', { what: `pong ${i + 1} of 3 pipelined pings` });
+      await c.send({ type: 'ping' });
+      await c.next('pong', { what: 'the pong to a fourth ping' });
     },
   },
   {
@@ -36,7 +37,9 @@ export const heartbeatCases: CaseDef[] = [
       if (pings.length) ctx.check('HB-1', pings[0]! - t0 <= iv + tol, `the first ping came ${pings[0]! - t0} ms after auth (interval ${iv} ms)`);
       for (let i = 1; i < pings.length; i++) {
         const gap = pings[i]! - pings[i - 1]!;
-        ctx.check('HB-1', gap <= iv + tol && gap >= iv / 2 - tol, `pings ${gap} ms apart, advertised interval ${iv} ms`);
+        // HB-1.b / HB-1.c: the interval from both sides.
+        ctx.check('HB-1', gap <= iv + tol, `pings ${gap} ms apart, more than the advertised interval ${iv} ms`);
+        ctx.check('HB-1', gap >= iv - tol, `pings ${gap} ms apart, much less than the advertised interval ${iv} ms`);
       }
     },
   },
@@ -50,9 +53,19 @@ export const heartbeatCases: CaseDef[] = [
       const c = await ctx.session(0, { url: p.url });
       const t0 = ctx.elapsed();
       const limit = deadAfter(ctx.params);
-      const seen = await ctx.expectClose(c, 4001, { rule: 'HB-1', withinMs: limit + ctx.tolerance(limit), allowNoFrame: true, what: `the end of a connection whose pongs are dropped (within ${limit} ms)` });
+      // HB-1.d: a 4001 close frame (the proxy drops only pongs, so the frame reaches the client);
+      // HB-1.f: not much after interval + timeout of silence.
+      const seen = await ctx.expectClose(c, 4001, { rule: 'HB-1', withinMs: limit + ctx.tolerance(limit), what: `a 4001 close frame on a connection whose pongs are dropped (within ${limit} ms)` });
       if (seen) ctx.note(`ended ${seen.atMs - t0} ms after auth with ${seen.code} (limit ${limit} ms)`);
-      ctx.check('HB-1', c.pings.length >= 1, 'no WebSocket ping frame arrived before the end');
+      const first = c.pings.find((t) => t >= t0);
+      ctx.check('HB-1', first !== undefined, 'no WebSocket ping frame arrived after auth before the end');
+      // HB-1.e: nothing arrived after the first ping that followed auth; the server may end the
+      // connection only heartbeatTimeoutMs after that ping, not before.
+      if (seen && first !== undefined) {
+        const to = ctx.params.heartbeatTimeoutMs;
+        const after = seen.atMs - first;
+        ctx.check('HB-1', after >= to - ctx.tolerance(to), `ended ${after} ms after the first unanswered ping, before heartbeatTimeoutMs (${to} ms)`);
+      }
     },
   },
   {
@@ -66,7 +79,10 @@ export const heartbeatCases: CaseDef[] = [
       p.add({ match: { direction: 'to-server' }, action: 'blackhole' });
       const t0 = ctx.elapsed();
       const limit = deadAfter(ctx.params);
-      const seen = await ctx.expectClose(c, 4001, { rule: 'HB-1', withinMs: limit + ctx.tolerance(limit), allowNoFrame: true, what: `the end of a blackholed connection (within ${limit} ms)` });
+      // HB-1.d: the client's traffic is blackholed, the server's still arrives: its 4001 close frame must.
+      // HB-1.g: the client's answer to that frame never reaches the server; the connection must still
+      // end within the bound (a server waiting for the closing handshake would hang on).
+      const seen = await ctx.expectClose(c, 4001, { rule: 'HB-1', withinMs: limit + ctx.tolerance(limit), what: `a 4001 close frame on a blackholed connection (within ${limit} ms)` });
       if (seen) ctx.note(`ended ${seen.atMs - t0} ms after the blackhole with ${seen.code}`);
     },
   },

@@ -4,7 +4,40 @@
  * codes from the registry for the conditions it names).
  */
 import { closeCodeInfo } from '../../schemas/v1/index.js';
+import type { CaseContext } from '../context.js';
 import type { CaseDef } from '../types.js';
+
+/**
+ * When a meta case runs without the cases it judges (a selection of its rule alone), it makes the
+ * server answer a little of everything first, so that it still has something to judge: a pong, a
+ * response, a failed response, a subscribe and a push, the three input errors, and the closes of
+ * AUTH-3 and AUTH-4 (and SESS-1 under the single policy).
+ */
+async function exercise(ctx: CaseContext): Promise<void> {
+  const c = await ctx.session(0);
+  await c.send({ type: 'ping' });
+  await c.next('pong');
+  const ch = ctx.channel();
+  await c.subscribe(ch);
+  await c.publish(ch, { meta: true });
+  await c.next('push', { where: (m) => m.channel === ch });
+  await c.request('no_such_action_meta');
+  for (const bad of ['not json', '{"type":"nope"}', Buffer.from('{}')]) {
+    await c.send(bad);
+    await c.next('error');
+  }
+  await ctx.sleep(100);
+  ctx.expectedCloses.push(4400, 4401, 4002);
+  const a = await ctx.connect();
+  await a.send({ type: 'ping' });
+  const b = await ctx.connect();
+  await b.send({ type: 'auth', token: 'mooring-conformance-not-a-token' });
+  await Promise.all([a.waitClose(ctx.waitMs), b.waitClose(ctx.waitMs)]);
+  if (ctx.params.sessionPolicy === 'single') {
+    await ctx.session(0);
+    await c.waitClose(ctx.waitMs);
+  }
+}
 
 export const metaCases: CaseDef[] = [
   {
@@ -13,6 +46,7 @@ export const metaCases: CaseDef[] = [
     rules: ['VER-5'],
     phase: 'meta',
     async run(ctx) {
+      if (ctx.env.state.frames === 0) await exercise(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'VER-5');
       for (const x of v.slice(0, 10)) ctx.finding('VER-5', `${x.caseId}: ${x.message}`);
       if (ctx.env.state.frames === 0) ctx.info('no frame was received during the run: select more cases to judge VER-5', 'VER-5');
@@ -25,6 +59,7 @@ export const metaCases: CaseDef[] = [
     rules: ['ERR-3'],
     phase: 'meta',
     async run(ctx) {
+      if (ctx.env.state.errorCodes.size === 0) await exercise(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'ERR-3');
       for (const x of v.slice(0, 10)) ctx.finding('ERR-3', `${x.caseId}: ${x.message}`);
       ctx.note(`codes seen: ${[...ctx.env.state.errorCodes.keys()].sort().join(', ') || 'none'}`);
@@ -36,6 +71,7 @@ export const metaCases: CaseDef[] = [
     rules: ['ERR-5'],
     phase: 'meta',
     async run(ctx) {
+      if (!ctx.env.state.closes.some((c) => c.frame && !c.byClient)) await exercise(ctx);
       const server = ctx.env.state.closes.filter((c) => c.frame && !c.byClient);
       const codes = new Map<number, string[]>();
       for (const c of server) codes.set(c.code, [...new Set([...(codes.get(c.code) ?? []), c.caseId])]);
@@ -55,6 +91,7 @@ export const metaCases: CaseDef[] = [
     rules: ['ERR-6'],
     phase: 'meta',
     async run(ctx) {
+      if (!ctx.env.state.closes.some((c) => c.frame && !c.byClient)) await exercise(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'ERR-6');
       for (const x of v.slice(0, 10)) ctx.finding('ERR-6', `${x.caseId}: ${x.message}`);
       const n = ctx.env.state.closes.filter((c) => c.frame && !c.byClient).length;

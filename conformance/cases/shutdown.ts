@@ -115,6 +115,8 @@ export const shutdownCases: CaseDef[] = [
         const seen = await ctx.expectClose(c, 1012, { rule: 'SHUT-2', withinMs: ctx.ms(15_000) });
         if (seen?.code !== 1012) continue;
         const hint = parseCloseReason(seen.reason).retryAfterMs;
+        // SHUT-2.b: the reason is service_restart;retry=<ms>.
+        ctx.check('SHUT-2', /^service_restart;retry=\d{1,9}$/.test(seen.reason), `close reason "${seen.reason}", expected "service_restart;retry=<ms>"`);
         if (ctx.check('SHUT-2', hint !== undefined, `close reason "${seen.reason}" has no ;retry= hint`)) hints.push(hint!);
       }
       ctx.note(`${k} clients; retry hints ${hints.join(', ')} ms`);
