@@ -10,10 +10,15 @@ export const requestCases: CaseDef[] = [
     async run(ctx) {
       const c = await ctx.session(0);
       const ids = ['q1', 'q-2', 'Q_3', 'x'.repeat(64), '5'];
-      for (const [i, id] of ids.entries()) await c.send({ type: 'request', id, action: 'echo', payload: { i } });
-      for (const [i, id] of ids.entries()) {
-        const r = await c.next('response', { where: (m) => m.requestId === id, what: `the response to request ${id.slice(0, 12)}` });
-        ctx.check('REQ-1', r.success && JSON.stringify(r.data) === JSON.stringify({ i }), `request ${id.slice(0, 12)} got ${JSON.stringify(r).slice(0, 120)}`);
+      // Pipelined in batches of at most maxPendingRequests: a server may refuse more (LIMIT-5).
+      const batch = Math.max(1, ctx.params.maxPendingRequests ?? ids.length);
+      for (let k = 0; k < ids.length; k += batch) {
+        const part = [...ids.entries()].slice(k, k + batch);
+        for (const [i, id] of part) await c.send({ type: 'request', id, action: 'echo', payload: { i } });
+        for (const [i, id] of part) {
+          const r = await c.next('response', { where: (m) => m.requestId === id, what: `the response to request ${id.slice(0, 12)}` });
+          ctx.check('REQ-1', r.success && JSON.stringify(r.data) === JSON.stringify({ i }), `request ${id.slice(0, 12)} got ${JSON.stringify(r).slice(0, 120)}`);
+        }
       }
       await ctx.sleep(grace(ctx));
       for (const id of ids) {
