@@ -1,14 +1,15 @@
 /**
  * `mooring test [URL]`: runs the server conformance suite against URL, or, with no URL, against the
  * reference server started in-process (plus its CLI as a child process for the shutdown cases).
- * Exit code: 0 when no case fails (with --strict: and none warns), 1 otherwise, 2 on a usage error.
+ * Exit code: 0 when no case fails (with --strict: and none warns), 1 on a conformance failure, 2 on a
+ * usage or setup error (found before any case runs: no verdict).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runSuite, type RunOptions } from '../conformance/runner.js';
+import { exitCodeOf, runSuite, selectCases, selectionProblem, type RunOptions } from '../conformance/runner.js';
 import { allCases } from '../conformance/cases/index.js';
-import { selectCases } from '../conformance/runner.js';
+import { SetupError, checkUrl } from '../conformance/preflight.js';
 import { consoleReporter } from '../conformance/reporters/console.js';
 import { toJson } from '../conformance/reporters/json.js';
 import { toJunit } from '../conformance/reporters/junit.js';
@@ -19,10 +20,27 @@ import type { SuiteReport } from '../conformance/types.js';
 export const HELP = `Usage: mooring test [ws://host:port/path] [options]
 
 Runs the Mooring v1 server conformance suite and grades every server rule of the
-spec: pass, fail (a MUST broken), warn (a SHOULD broken), info, or skip (with the
-reason). The suite reads the session params the server advertises and adapts
-every timing to them. With no URL it starts the reference server in-process with
-short timings and tests it (a quick self-check of the suite and the server).
+spec: pass, fail (a MUST broken), warn (a SHOULD broken), info, inconclusive (the
+case ran but could not decide, with the reason) or skip (with the reason). The
+suite reads the session params the server advertises and adapts every timing to
+them. With no URL it starts the reference server in-process with short timings
+and tests it (a quick self-check of the suite and the server; about 30 s).
+
+Before any case a preflight checks the setup: something listens, the upgrade
+succeeds at the path, the server speaks mooring.v1, each token authenticates and
+belongs to a user of its own, and the conformance actions (echo, publish, sleep)
+exist. A failure prints one line with the cause and the fix, and exits 2.
+
+Cases that mostly wait on server timers (heartbeat, auth deadline, rate windows)
+run concurrently, each on users of its own: give their tokens with --tokens-file
+(the preflight says how many it needs; with too few they run in turn). Against a
+server on production timings (25 s heartbeat) a run takes about 2 minutes with
+enough tokens, 6 or more without. A case running longer than 10 s prints a
+progress line.
+
+Exit codes: 0 passed; 1 a conformance failure (a fail; with --strict also a
+warn); 2 a usage or setup error (bad flags, a --select/--exclude matching no
+case, nothing listening, wrong path, not a Mooring server, a refused token).
 
 Options (default in brackets):
   --token T               token of a first test user (required with a URL)
@@ -30,14 +48,18 @@ Options (default in brackets):
                           users are skipped without it)
   --tokens-file FILE      tokens, one per line (or a JSON array), of distinct users:
                           the first two stand for --token/--token2 when those are
-                          absent; the rest enlarge the shutdown and storm cases
+                          absent; the rest give the timer-bound cases users of
+                          their own (about 25) and enlarge the shutdown and storm
+                          cases
   --server-cmd "CMD"      a shell command that starts the server at URL: the suite
                           starts it, and at the end SIGTERMs it (SHUT-1..3), SIGKILLs
                           and restarts it for a reconnect storm (SHUT-4) [those
                           cases are skipped]
   --select LIST           run only these rule IDs, areas or case ids (comma-
-                          separated, repeatable), e.g. AUTH,SUB-8,hb.blackhole [all]
+                          separated, repeatable), e.g. AUTH,SUB-8,hb.blackhole [all];
+                          one that matches no case is a usage error (exit 2)
   --exclude LIST          leave these out, same syntax [none]
+  --sequential            run every case in turn (no concurrent cases)
   --expiring-token T      a token that expires within 2 minutes, for AUTH-8 and
                           AUTH-11 [skipped; minted in embedded mode]
   --failing-action NAME   an action whose handler fails, for REQ-7 [skipped]
@@ -47,7 +69,10 @@ Options (default in brackets):
   --timeout-scale X       multiply every wait and time limit by X [1]
   --report-json FILE      write the JSON report (schemaVersion 1)
   --report-junit FILE     write a JUnit XML report
-  --report-html FILE      write a self-contained HTML report
+  --report-html FILE      write a self-contained HTML report; its rule IDs link to
+                          the spec (each rule's anchor #rule-<ID>)
+  --spec-url URL          where those links point [the spec/mooring-v1.md of this
+                          package, as a file URL]
   --strict                warnings fail the run too
   --list                  list the cases (after --select/--exclude) and exit
   --quiet                 no per-case progress, summary only
@@ -59,13 +84,19 @@ Examples:
   mooring test ws://127.0.0.1:9000/ws --tokens-file tokens.txt --server-cmd "./my-server --port 9000"
 `;
 
-function readTokens(file: string): string[] {
+/** The tokens of a --tokens-file, each with where it came from (`--tokens-file line 3`). */
+function readTokens(file: string): { token: string; label: string }[] {
   const text = readFileSync(file, 'utf8').trim();
   if (text.startsWith('[')) {
     const v = JSON.parse(text) as unknown[];
-    return v.map((x) => (typeof x === 'string' ? x : String((x as { token?: unknown }).token ?? ''))).filter(Boolean);
+    return v
+      .map((x, i) => ({ token: typeof x === 'string' ? x : String((x as { token?: unknown }).token ?? ''), label: `--tokens-file entry ${i + 1}` }))
+      .filter((x) => x.token);
   }
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return text
+    .split(/\r?\n/)
+    .map((l, i) => ({ token: l.trim(), label: `--tokens-file line ${i + 1}` }))
+    .filter((x) => x.token && !x.token.startsWith('#'));
 }
 
 function write(file: string, text: string): void {
@@ -90,6 +121,7 @@ export async function run(argv: string[]): Promise<number> {
         'token-in-url-allowed': { type: 'boolean' }, 'timeout-scale': { type: 'string' },
         'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
         strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        sequential: { type: 'boolean' }, 'spec-url': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -102,24 +134,36 @@ export async function run(argv: string[]): Promise<number> {
   }
   const select = list(v.select as string[] | undefined);
   const exclude = list(v.exclude as string[] | undefined);
+  const usage = (msg: string) => {
+    process.stderr.write(`mooring test: ${msg}\n`);
+    return 2;
+  };
+  const badSelection = selectionProblem(allCases(), select, exclude);
+  if (badSelection) return usage(badSelection);
   if (v.list) {
     for (const c of selectCases(allCases(), select, exclude)) process.stdout.write(`${c.id.padEnd(24)} ${c.rules.join(',').padEnd(22)} ${c.title}${c.needs?.length ? `  [needs ${c.needs.join(', ')}]` : ''}\n`);
     return 0;
   }
   const url = positionals[0];
-  if (positionals.length > 1) {
-    process.stderr.write(`mooring test: one URL at most, got ${positionals.join(' ')}\n`);
-    return 2;
+  if (positionals.length > 1) return usage(`one URL at most, got ${positionals.join(' ')}`);
+  if (url) {
+    try {
+      checkUrl(url);
+    } catch (e) {
+      if (e instanceof SetupError) return usage(e.message);
+      throw e;
+    }
   }
   const scale = v['timeout-scale'] === undefined ? 1 : Number(v['timeout-scale']);
   if (!(scale > 0)) {
     process.stderr.write('mooring test: --timeout-scale must be a positive number\n');
     return 2;
   }
-  let fileTokens: string[] = [];
+  let fileTokens: { token: string; label: string }[] = [];
   if (v['tokens-file']) {
     try {
       fileTokens = readTokens(v['tokens-file'] as string);
+      if (!fileTokens.length) return usage(`--tokens-file ${v['tokens-file'] as string} holds no token`);
     } catch (e) {
       process.stderr.write(`mooring test: cannot read --tokens-file: ${(e as Error).message}\n`);
       return 2;
@@ -137,8 +181,11 @@ export async function run(argv: string[]): Promise<number> {
     exclude,
     timeoutScale: scale,
     strict: !!v.strict,
+    concurrent: !v.sequential,
     onCaseStart: quiet ? undefined : (c, i, n) => reporter.caseStart(c, i, n),
     onCaseEnd: quiet ? undefined : (r, i, n) => reporter.caseEnd(r, i, n),
+    onCaseProgress: quiet ? undefined : (c, ms, what) => reporter.caseProgress(c, ms, what),
+    onPreflight: quiet ? undefined : (line) => reporter.preflight(line),
   };
   let report: SuiteReport;
   if (!url) {
@@ -157,15 +204,16 @@ export async function run(argv: string[]): Promise<number> {
       await emb.close();
     }
   } else {
-    const tokens = [v.token as string | undefined, v.token2 as string | undefined].filter((t): t is string => !!t);
-    const rest = fileTokens.filter((t) => !tokens.includes(t));
-    while (tokens.length < 2 && rest.length) tokens.push(rest.shift()!);
-    if (!tokens.length) {
-      process.stderr.write('mooring test: a URL needs --token (and --token2 for the two-user cases), or --tokens-file\n');
-      return 2;
-    }
+    const given = [
+      { token: v.token as string | undefined, label: '--token' },
+      { token: v.token2 as string | undefined, label: '--token2' },
+    ].filter((t): t is { token: string; label: string } => !!t.token);
+    const rest = fileTokens.filter((t) => !given.some((g) => g.token === t.token));
+    while (given.length < 2 && rest.length) given.push(rest.shift()!);
+    if (!given.length) return usage('a URL needs --token (and --token2 for the two-user cases), or --tokens-file');
+    const tokens = given.map((t) => t.token);
     const cmd = v['server-cmd'] as string | undefined;
-    const control = cmd ? processServer({ command: cmd, url, tokens: [...tokens, ...rest] }) : undefined;
+    const control = cmd ? processServer({ command: cmd, url, tokens: [...tokens, ...rest.map((t) => t.token)] }) : undefined;
     if (control) {
       const u = new URL(url);
       if (await waitForPort(u.hostname, Number(u.port || 80), 200).then(() => true, () => false)) {
@@ -185,6 +233,8 @@ export async function run(argv: string[]): Promise<number> {
         ...base,
         url,
         tokens,
+        tokenLabels: given.map((t) => t.label),
+        extraTokenLabels: rest.map((t) => t.label),
         mode: 'url',
         serverCmd: cmd,
         caps: {
@@ -193,19 +243,23 @@ export async function run(argv: string[]): Promise<number> {
           failingAction: v['failing-action'] as string | undefined,
           maxConnectionsPerIp: cap,
           tokenInUrlAllowed: !!v['token-in-url-allowed'],
-          extraTokens: rest,
+          extraTokens: rest.map((t) => t.token),
         },
       });
     } finally {
       await control?.stop();
     }
   }
-  reporter.summary(report);
+  if (report.setupError !== undefined) process.stderr.write(`mooring test: ${report.setupError}\n`);
+  else reporter.summary(report);
   if (v['report-json']) write(v['report-json'] as string, toJson(report));
-  if (v['report-junit']) write(v['report-junit'] as string, toJunit(report));
-  if (v['report-html']) write(v['report-html'] as string, toHtml(report));
-  for (const [flag, file] of [['JSON', v['report-json']], ['JUnit', v['report-junit']], ['HTML', v['report-html']]] as const) {
+  // A setup error has no verdict: only the JSON report (which records it) is written.
+  const junit = report.setupError === undefined ? v['report-junit'] : undefined;
+  const html = report.setupError === undefined ? v['report-html'] : undefined;
+  if (junit) write(junit as string, toJunit(report));
+  if (html) write(html as string, toHtml(report, { specUrl: v['spec-url'] as string | undefined }));
+  for (const [flag, file] of [['JSON', v['report-json']], ['JUnit', junit], ['HTML', html]] as const) {
     if (file) process.stdout.write(`${flag} report: ${file}\n`);
   }
-  return report.failed ? 1 : 0;
+  return exitCodeOf(report);
 }

@@ -75,6 +75,8 @@ export class CaseContext implements WireHost {
   private t0 = Date.now();
   /** The rule charged with unexpected errors (set by `using`). */
   currentRule: string;
+  /** What the case waits for now, when known (progress lines of long cases). */
+  waitingFor: string | undefined;
   readonly waitMs: number;
 
   constructor(readonly env: SuiteEnv, readonly caseId: string, rules: string[]) {
@@ -131,8 +133,18 @@ export class CaseContext implements WireHost {
     if (!list.includes(this.caseId)) list.push(this.caseId);
     this.env.state.errorCodes.set(code, list);
   }
-  acquire(user: string | undefined): Promise<void> {
-    return this.env.governor.acquire(user);
+  async acquire(user: string | undefined): Promise<void> {
+    if (!user) return;
+    const before = this.waitingFor;
+    this.waitingFor = `the rate budget of user ${user} (${this.params.rateLimit.messages} per ${this.params.rateLimit.windowMs} ms)`;
+    try {
+      await this.env.governor.acquire(user);
+    } finally {
+      this.waitingFor = before;
+    }
+  }
+  waiting(what: string | undefined): void {
+    this.waitingFor = what;
   }
   userOfToken(token: string): string | undefined {
     return this.env.userOfToken.get(token);
@@ -190,7 +202,13 @@ export class CaseContext implements WireHost {
   }
 
   sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
+    this.waitingFor = `a pause of ${ms} ms`;
+    return new Promise((r) =>
+      setTimeout(() => {
+        this.waitingFor = undefined;
+        r();
+      }, ms),
+    );
   }
 
   // --- grading ----------------------------------------------------------------------------------
@@ -252,8 +270,10 @@ export class CaseContext implements WireHost {
     this.expectedCloses.push(...list);
     for (const c of this.env.state.closes) if (c.caseId === this.caseId && list.includes(c.code)) c.expected = true;
     const within = opts.withinMs ?? this.waitMs;
-    const c = await conn.waitClose(within);
     const what = opts.what ?? `close ${list.join(' or ')}`;
+    this.waitingFor = `${what} on ${conn.label} (${opts.rule}, up to ${within} ms)`;
+    const c = await conn.waitClose(within);
+    this.waitingFor = undefined;
     if (!c) {
       this.finding(opts.rule, `expected ${what}, but the connection was still open after ${within} ms`);
       return undefined;
@@ -267,7 +287,9 @@ export class CaseContext implements WireHost {
 
   /** Checks that `conn` stays open for `ms`. */
   async expectOpen(conn: Conn, ms: number, rule: string, why: string): Promise<boolean> {
+    this.waitingFor = `${conn.label} to stay open for ${ms} ms (${rule}: ${why})`;
     const c = await conn.waitClose(ms);
+    this.waitingFor = undefined;
     if (c) this.finding(rule, `${why}: the connection closed with ${c.code}${c.reason ? ` "${c.reason}"` : ''}`);
     return !c;
   }

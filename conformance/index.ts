@@ -4,7 +4,8 @@
  *   const report = await runSuite({ url, tokens: [t1, t2], select: ['AUTH', 'SUB-8'] });
  *   report.cases  // id, rules, level, outcome (pass|fail|warn|info|skip), detail, findings, transcript
  */
-export { runSuite, selectCases, matches, probe, type RunOptions } from './runner.js';
+export { runSuite, selectCases, selectionProblem, matches, probe, exitCodeOf, LANES, type RunOptions } from './runner.js';
+export { SetupError, checkUrl } from './preflight.js';
 export { allCases } from './cases/index.js';
 export { FaultProxy, type ProxyRule, type ProxyOptions, type Direction } from './proxy/index.js';
 export { FrameReader, type Frame } from './proxy/frames.js';

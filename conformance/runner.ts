@@ -2,8 +2,8 @@
  * The runner: selects cases, probes the server for its advertised params, runs each case with fresh
  * connections and a time limit derived from those params, grades it and builds the report.
  */
-import WebSocket from 'ws';
-import { SUBPROTOCOL, type AuthenticatedMessage, type SessionParams } from '../schemas/v1/index.js';
+import type { AuthenticatedMessage, SessionParams } from '../schemas/v1/index.js';
+import { SetupError, checkDistinctUsers, checkProfile, checkTcp, checkToken, checkUrl, firstContact, type SourcedToken } from './preflight.js';
 import { CaseContext, SkipCase, AbortCase, InconclusiveCase, type Capabilities, type RunState, type SuiteEnv } from './context.js';
 import { RateGovernor } from './wire/governor.js';
 import { ProfileError } from './wire/conn.js';
@@ -11,6 +11,7 @@ import { areaOf, ruleInfo, serverSuiteRules } from './rules.js';
 import { allCases } from './cases/index.js';
 import type { CaseDef, CaseResult, Level, Outcome, SuiteReport } from './types.js';
 import { VERSION } from './version.js';
+import { redact } from './wire/redact.js';
 
 export interface RunOptions {
   /** The WebSocket URL of the server under test (ws://host:port/path). */
@@ -30,9 +31,26 @@ export interface RunOptions {
   serverCmd?: string;
   /** Treat warn as failing. @default false */
   strict?: boolean;
-  /** Called as each case starts and ends (console progress). */
+  /**
+   * Where each token came from, for the preflight's messages (`--token`, `--token2`,
+   * `--tokens-file line 3`); `tokenLabels` for `tokens`, `extraTokenLabels` for `caps.extraTokens`.
+   */
+  tokenLabels?: string[];
+  extraTokenLabels?: string[];
+  /**
+   * Run the timer-bound cases concurrently, each on users of its own (minted with `caps.mintToken`,
+   * else taken from `caps.extraTokens`). @default true
+   */
+  concurrent?: boolean;
+  /** Called as each case starts and ends (console progress); `index` counts starts and ends. */
   onCaseStart?: (c: CaseDef, index: number, total: number) => void;
   onCaseEnd?: (r: CaseResult, index: number, total: number) => void;
+  /** Called every `progressEveryMs` while a case runs longer than that: what it waits for, if known. */
+  onCaseProgress?: (c: CaseDef, elapsedMs: number, waitingFor: string | undefined) => void;
+  /** @default 10_000 */
+  progressEveryMs?: number;
+  /** The preflight's findings and decisions, one line each, as they are made. */
+  onPreflight?: (line: string) => void;
   /** Cases to run instead of the built-in ones (tests). */
   cases?: CaseDef[];
 }
@@ -52,6 +70,25 @@ export function selectCases(cases: CaseDef[], select: string[] = [], exclude: st
   return [...chosen].sort((a, b) => PHASES.indexOf(a.phase ?? 'normal') - PHASES.indexOf(b.phase ?? 'normal'));
 }
 
+/** Every area of the built-in rules and cases, for usage messages. */
+function areasOf(cases: CaseDef[]): string[] {
+  return [...new Set(cases.flatMap((c) => c.rules.map(areaOf)))];
+}
+
+/**
+ * A usage problem of --select/--exclude: a selector that matches no case (a typo would otherwise
+ * run nothing and pass), or a selection that leaves nothing to run. One line with what exists.
+ */
+export function selectionProblem(cases: CaseDef[], select: string[] = [], exclude: string[] = []): string | undefined {
+  const known = `areas: ${areasOf(cases).join(' ')}; rule IDs like AUTH-2; case ids like ${cases.slice(0, 3).map((c) => c.id).join(', ')} (mooring test --list)`;
+  for (const [flag, list] of [['--select', select], ['--exclude', exclude]] as const) {
+    const none = list.filter((sel) => sel.trim() && !cases.some((c) => matches(c, sel)));
+    if (none.length) return `${flag} ${none.map((x) => `"${x}"`).join(', ')} matches no case: ${known}`;
+  }
+  if (!selectCases(cases, select, exclude).length) return `--select ${select.join(',') || '(all)'} with --exclude ${exclude.join(',')} leaves no case to run: ${known}`;
+  return undefined;
+}
+
 export function levelOf(rules: string[]): Level {
   const levels = rules.map((r) => ruleInfo(r)?.level ?? 'MUST');
   return levels.includes('MUST') ? 'MUST' : levels.includes('SHOULD') ? 'SHOULD' : 'MAY';
@@ -59,49 +96,7 @@ export function levelOf(rules: string[]): Level {
 
 /** Authenticates with one token to learn the user and the advertised params (AUTH-5). */
 export async function probe(url: string, token: string, timeoutMs: number, adapt: SuiteEnv['adapt'] = {}): Promise<AuthenticatedMessage> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, adapt.noSubprotocol ? [] : [SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: timeoutMs, origin: adapt.origin });
-    const timer = setTimeout(() => done(new Error(`no "authenticated" within ${timeoutMs} ms`)), timeoutMs);
-    const done = (err: Error | null, m?: AuthenticatedMessage) => {
-      clearTimeout(timer);
-      ws.removeAllListeners();
-      ws.on('error', () => {});
-      ws.close();
-      if (err) reject(err);
-      else resolve(m!);
-    };
-    ws.on('unexpected-response', (_req, res) => done(new Error(`handshake refused with HTTP ${res.statusCode}`)));
-    ws.on('error', (e) => done(e));
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token })));
-    ws.on('message', (d) => {
-      try {
-        const m = JSON.parse(d.toString()) as AuthenticatedMessage;
-        if (m.type === 'authenticated') done(null, m);
-      } catch {
-        /* judged by the cases */
-      }
-    });
-    ws.on('close', (code, reason) => done(new Error(`closed with ${code} ${reason.toString()} before "authenticated"`)));
-  });
-}
-
-/**
- * A server that refuses the suite's default handshake (no subprotocol selected, VER-2; a handshake
- * without Origin refused, SEC-1) would fail every case; the run adapts its connections instead, and
- * the cases of those rules (which set their handshake explicitly) report the violation.
- */
-async function adaptHandshake(url: string, token: string, timeoutMs: number): Promise<NonNullable<SuiteEnv['adapt']>> {
-  const tries: NonNullable<SuiteEnv['adapt']>[] = [{}, { noSubprotocol: true }, { origin: new URL(httpUrlOf(url)).origin }, { noSubprotocol: true, origin: new URL(httpUrlOf(url)).origin }];
-  for (const a of tries) {
-    try {
-      await probe(url, token, timeoutMs, a);
-      return a;
-    } catch (e) {
-      const m = (e as Error).message;
-      if (!/no subprotocol|HTTP 403/i.test(m)) return {};
-    }
-  }
-  return {};
+  return checkToken(url, adapt ?? {}, { token, label: 'the token' }, timeoutMs);
 }
 
 export function httpUrlOf(wsUrl: string): string {
@@ -153,95 +148,241 @@ function missingNeed(c: CaseDef, env: SuiteEnv): string | undefined {
   return undefined;
 }
 
-/** Runs the suite; never throws for a misbehaving server (that is a fail in the report). */
+/**
+ * Which cases run on users of their own, concurrently with the rest: those that mostly wait on a
+ * server timer (heartbeat, auth deadline, token expiry) or on a user's rate window (many messages
+ * under the default 60/10 s), measured against `mooring serve` on its defaults. `exclusive`: the
+ * case counts the server's connections, so nothing else runs meanwhile. A case's own `lane` wins.
+ */
+export const LANES: Readonly<Record<string, 'own' | 'exclusive'>> = {
+  'auth.deadline': 'own', // authTimeoutMs (30 s)
+  'auth.expiring': 'own', // a minted token's expiry
+  'auth.expired': 'own',
+  'sub.order': 'own', // many publishes: rate window (8 s)
+  'sub.resume-unavailable': 'own', // > historySize publishes: rate windows (21 s)
+  'sub.ack-before-push': 'own',
+  'hb.idle-client': 'own', // 2.5 intervals + timeout (77 s)
+  'hb.dropped-pongs': 'own', // interval + timeout (35 s)
+  'hb.blackhole': 'own', // (35 s)
+  'hb.delayed-pongs': 'own', // 2 intervals + timeout (60 s)
+  'limit.slow-consumer': 'exclusive', // floods a stalled reader: under CPU contention the heartbeat closes it first
+  'limit.subscriptions': 'own', // maxSubscriptions subscribes: rate windows (11 s)
+  'limit.pending': 'own',
+  'err.invalid-message': 'own',
+  'err.isolation': 'own',
+  'rate.within-limit': 'own', // rate windows, and they poison the user's window
+  'rate.flood': 'own',
+  'rate.reconnect': 'own',
+  'limit.per-ip': 'exclusive', // counts connections from this IP
+};
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+const redactUrl = (url: string) => redact(url);
+
+const laneOf = (c: CaseDef) => c.lane ?? LANES[c.id];
+/** Users a case of its own lane needs. */
+const usersFor = (c: CaseDef) => (c.needs?.includes('tokens:2') ? 2 : 1);
+
+/** A setup or usage error as a report: no case ran, so no verdict (exit code 2). */
+function setupReport(opts: RunOptions, startedAt: Date, message: string, params: SessionParams | null = null, preflight: string[] = []): SuiteReport {
+  return { ...buildReport(opts, params, startedAt, []), failed: true, setupError: message, preflight };
+}
+
+/** The exit code of `mooring test`: 0 pass, 1 conformance failure, 2 usage or setup error. */
+export function exitCodeOf(r: SuiteReport): 0 | 1 | 2 {
+  return r.setupError !== undefined ? 2 : r.failed ? 1 : 0;
+}
+
+/**
+ * Runs the suite. Never throws for a misbehaving server (that is a fail in the report); a setup or
+ * usage error (nothing listens, wrong path, refused token, a selection matching nothing) ends the
+ * run before any case and comes back as `report.setupError`.
+ */
 export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
   const startedAt = new Date();
   const scale = opts.timeoutScale ?? 1;
-  const cases = selectCases(opts.cases ?? allCases(), opts.select, opts.exclude);
-  const results: CaseResult[] = [];
-  let params: SessionParams | null = null;
+  const all = opts.cases ?? allCases();
+  const log: string[] = [];
+  const say = (line: string) => {
+    log.push(line);
+    opts.onPreflight?.(line);
+  };
+  const problem = selectionProblem(all, opts.select, opts.exclude);
+  if (problem) return setupReport(opts, startedAt, problem);
+  const cases = selectCases(all, opts.select, opts.exclude);
+  const runId = Math.random().toString(36).slice(2, 8);
+  const t = Math.round(5000 * scale);
+  const labels = opts.tokenLabels ?? ['--token', '--token2'];
+  const main: SourcedToken[] = opts.tokens.slice(0, 2).map((token, i) => ({ token, label: labels[i] ?? `token ${i + 1}` }));
   const users: string[] = [];
   const userOfToken = new Map<string, string>();
-  let setupError: string | undefined;
-  const adapt = await adaptHandshake(opts.url, opts.tokens[0] ?? '', Math.round(5000 * scale));
+  let params: SessionParams;
+  let adapt: NonNullable<SuiteEnv['adapt']>;
+  const caps: Capabilities = { loopback: false, extraTokens: [], ...opts.caps };
   try {
-    for (const [i, t] of opts.tokens.slice(0, 2).entries()) {
-      const m = await probe(opts.url, t, Math.round(5000 * scale), adapt);
+    // TCP, the upgrade and the subprotocol, then each token's auth, then the profile's actions.
+    checkUrl(opts.url);
+    caps.loopback = opts.caps?.loopback ?? isLoopback(opts.url);
+    await checkTcp(opts.url, t);
+    if (!main.length) throw new SetupError('no token: give --token (and --token2), or --tokens-file', 'usage');
+    const first = await firstContact(opts.url, main[0]!, t);
+    adapt = first.adapt;
+    params = { ...first.msg.params };
+    users.push(first.msg.userId);
+    userOfToken.set(main[0]!.token, first.msg.userId);
+    if (adapt.noSubprotocol) say('the server selects no subprotocol for a client offering mooring.v1: connecting without an offer (ver.select grades VER-2)');
+    if (adapt.origin) say(`the server refuses a handshake without Origin: connecting with Origin ${adapt.origin} (sec.origin grades SEC-1)`);
+    for (const tk of main.slice(1)) {
+      const m = await checkToken(opts.url, adapt, tk, t);
       users.push(m.userId);
-      userOfToken.set(t, m.userId);
-      if (i === 0) params = { ...m.params };
+      userOfToken.set(tk.token, m.userId);
     }
-    if (users.length === 2 && users[0] === users[1]) setupError = `--token and --token2 belong to the same user "${users[0]}"; two users are needed`;
+    checkDistinctUsers(main.map((tk, i) => ({ label: tk.label, userId: users[i]! })));
+    const p = params;
+    say(
+      `${redactUrl(opts.url)} speaks mooring.v1; ${users.length === 1 ? 'user' : 'users'} ${users.map((u) => `"${u}"`).join(' and ')}; ` +
+        `heartbeat ${p.heartbeatIntervalMs} + ${p.heartbeatTimeoutMs} ms, auth deadline ${p.authTimeoutMs} ms, rate ${p.rateLimit.messages} per ${p.rateLimit.windowMs} ms, session policy ${p.sessionPolicy}`,
+    );
   } catch (e) {
-    setupError = `could not authenticate with --token at ${opts.url}: ${(e as Error).message}`;
+    if (e instanceof SetupError) return setupReport(opts, startedAt, e.message, null, log);
+    throw e;
   }
   const state: RunState = { frames: 0, closes: [], errorCodes: new Map(), violations: [] };
-  const caps: Capabilities = { loopback: isLoopback(opts.url), extraTokens: [], ...opts.caps };
-  const env: SuiteEnv | undefined = params
-    ? {
-        url: opts.url,
-        httpUrl: httpUrlOf(opts.url),
-        params,
-        tokens: setupError ? [] : opts.tokens.slice(0, users.length),
-        users,
-        scale,
-        runId: Math.random().toString(36).slice(2, 8),
-        governor: new RateGovernor(params.rateLimit),
-        state,
-        caps,
-        userOfToken,
-        adapt,
-      }
-    : undefined;
-  // The probe's auth messages count against the users' windows (RATE-2).
-  if (env) for (const u of users) env.governor.note(u, 1);
+  const env: SuiteEnv = {
+    url: opts.url,
+    httpUrl: httpUrlOf(opts.url),
+    params,
+    tokens: main.map((x) => x.token),
+    users,
+    scale,
+    runId,
+    governor: new RateGovernor(params.rateLimit),
+    state,
+    caps,
+    userOfToken,
+    adapt,
+  };
 
-  for (const [i, c] of cases.entries()) {
-    opts.onCaseStart?.(c, i, cases.length);
-    const started = Date.now();
-    const iso = new Date(started).toISOString();
-    let r: CaseResult;
-    if (!env || setupError) {
-      const ctx = new CaseContext(env ?? ({ params: { requestTimeoutMs: 1000 }, scale, state } as unknown as SuiteEnv), c.id, c.rules);
-      r = grade(c, ctx, `setup failed: ${setupError}`, started, iso);
-    } else {
-      const ctx = new CaseContext(env, c.id, c.rules);
-      const need = missingNeed(c, env);
-      let skip: string | undefined = need;
-      let inconclusive: string | undefined;
-      if (!need) {
-        // Plus room for the rate governor, which may hold the case's messages for up to two windows.
-        const limit = Math.round(((c.timeoutMs?.(env.params) ?? 10_000) + 2.5 * env.params.rateLimit.windowMs) * scale);
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([
-            c.run(ctx),
-            new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`case timed out after ${limit} ms`)), limit))),
-          ]);
-        } catch (e) {
-          if (e instanceof SkipCase) skip = e.message;
-          else if (e instanceof InconclusiveCase) inconclusive = e.message;
-          else if (e instanceof ProfileError) ctx.finding(e.rule, e.message);
-          else if (!(e instanceof AbortCase)) ctx.finding(ctx.currentRule, (e as Error).message);
-        } finally {
-          clearTimeout(timer);
-          await ctx.cleanup();
-        }
-      }
-      r = grade(c, ctx, skip, started, iso, inconclusive);
+  // Lanes: the timer-bound cases run concurrently with the rest, each on users of its own, so the
+  // single-session policy and the per-user rate limit of one case never touch another.
+  const runnable = (c: CaseDef) => !missingNeed(c, env);
+  const ownLane = (c: CaseDef) =>
+    laneOf(c) === 'own' && (c.phase ?? 'normal') !== 'shutdown' && runnable(c) && (!c.needs?.includes('expiring-token') || !!caps.mintToken);
+  const wanted = opts.concurrent === false ? [] : cases.filter(ownLane);
+  const est = (c: CaseDef) => c.timeoutMs?.(params) ?? 10_000;
+  wanted.sort((a, b) => est(b) - est(a));
+  const lanes: { cases: CaseDef[]; tokens: string[]; users: string[] }[] = [];
+  try {
+    const need = wanted.reduce((n, c) => n + usersFor(c), 0);
+    let pool: SourcedToken[] = [];
+    if (need && caps.mintToken) {
+      pool = await Promise.all(Array.from({ length: need }, async (_, i) => ({ token: await caps.mintToken!(`conf-${runId}-u${i + 1}`, 3_600_000), label: `minted user conf-${runId}-u${i + 1}` })));
+    } else if (need) {
+      const extraLabels = opts.extraTokenLabels ?? [];
+      pool = caps.extraTokens
+        .map((token, i) => ({ token, label: extraLabels[i] ?? `extra token ${i + 1}` }))
+        .filter((x) => !main.some((m) => m.token === x.token))
+        .slice(0, need);
     }
-    results.push(r);
-    opts.onCaseEnd?.(r, i, cases.length);
+    // Authenticate the pool (a few at a time): each token must work and be a user of its own.
+    const pooled: { token: string; label: string; userId: string }[] = [];
+    for (let i = 0; i < pool.length; i += 8) {
+      const batch = await Promise.all(pool.slice(i, i + 8).map(async (tk) => ({ ...tk, userId: (await checkToken(opts.url, adapt, tk, t)).userId })));
+      pooled.push(...batch);
+    }
+    checkDistinctUsers([...main.map((tk, i) => ({ label: tk.label, userId: users[i]! })), ...pooled]);
+    for (const p of pooled) userOfToken.set(p.token, p.userId);
+    let k = 0;
+    const sequential: CaseDef[] = [];
+    for (const c of wanted) {
+      const n = usersFor(c);
+      if (k + n <= pooled.length) {
+        const mine = pooled.slice(k, k + n);
+        k += n;
+        lanes.push({ cases: [c], tokens: mine.map((x) => x.token), users: mine.map((x) => x.userId) });
+      } else sequential.push(c);
+    }
+    if (wanted.length) {
+      const from = caps.mintToken ? `${k} minted users` : `${k} users of --tokens-file`;
+      if (!sequential.length) say(`${plural(lanes.length, 'timer-bound case')} ${lanes.length === 1 ? 'runs' : 'run'} concurrently, each on users of its own (${from})`);
+      else {
+        const more = need - pooled.length;
+        say(
+          `${lanes.length ? `${plural(lanes.length, 'timer-bound case')} ${lanes.length === 1 ? 'runs' : 'run'} concurrently (${from}); ` : ''}${sequential.length}${lanes.length ? ' more' : ' timer-bound'} ${sequential.length === 1 ? 'runs' : 'run'} in turn for want of tokens: ` +
+            `add ${plural(more, 'token')} of distinct users to --tokens-file (${pooled.length ? `it gave ${pooled.length} beyond --token/--token2` : 'lines beyond the two users of --token/--token2'}; e.g. mooring token create --count ${need + 2}) ` +
+            `to run them concurrently too: ${sequential.map((c) => c.id).join(', ')}`,
+        );
+      }
+    } else if (opts.concurrent === false) say('concurrency off: every case runs in turn');
+    // The preflight's last step: the conformance profile answers (CONF-1..3; unknown_action is setup).
+    const frames = await checkProfile(opts.url, adapt, main[0]!, `conf.${runId}.preflight`, Math.max(t, Math.round(params.requestTimeoutMs * scale)));
+    // Frames after authentication count toward the user's window (RATE-1).
+    env.governor.note(users[0]!, frames);
+  } catch (e) {
+    if (e instanceof SetupError) return setupReport(opts, startedAt, e.message, params, log);
+    throw e;
   }
-  if (setupError) {
-    // The probe is the first check of all (AUTH-5): without it nothing else can run.
-    results.unshift({
-      id: 'setup.probe', title: 'authenticates with the given tokens and reads the advertised params', area: 'AUTH', rules: ['AUTH-5'], level: 'MUST',
-      outcome: 'fail', detail: setupError, findings: [{ rule: 'AUTH-5', grade: 'fail', message: setupError }], notes: [],
-      closes: { seen: [] }, startedAt: startedAt.toISOString(), durationMs: 0, transcript: [],
-    });
+
+  const inLane = new Set(lanes.flatMap((l) => l.cases));
+  const shutdown = cases.filter((c) => c.phase === 'shutdown');
+  const meta = cases.filter((c) => c.phase === 'meta');
+  const exclusive = cases.filter((c) => laneOf(c) === 'exclusive' && (c.phase ?? 'normal') === 'normal' && !inLane.has(c));
+  const rest = cases.filter((c) => !inLane.has(c) && !exclusive.includes(c) && !shutdown.includes(c) && !meta.includes(c));
+  const results = new Map<CaseDef, CaseResult>();
+  let started = 0;
+  let ended = 0;
+  const total = cases.length;
+  const runOne = async (c: CaseDef, laneEnv: SuiteEnv) => {
+    opts.onCaseStart?.(c, started++, total);
+    const r = await runCase(c, laneEnv, opts);
+    results.set(c, r);
+    opts.onCaseEnd?.(r, ended++, total);
+  };
+  const runSeq = async (list: CaseDef[], laneEnv: SuiteEnv) => {
+    for (const c of list) await runOne(c, laneEnv);
+  };
+  // Exclusive cases first, alone; then the main lane and every other lane at once; then the
+  // shutdown cases, alone (they stop a server and storm it: load that would skew other cases'
+  // timings), and the judgements across the run.
+  await runSeq(exclusive, env);
+  await Promise.all([runSeq(rest, env), ...lanes.map((l) => runSeq(l.cases, { ...env, tokens: l.tokens, users: l.users }))]);
+  await runSeq(shutdown, env);
+  await runSeq(meta, env);
+  const ordered = cases.map((c) => results.get(c)!).filter(Boolean);
+  return { ...buildReport(opts, params, startedAt, ordered), preflight: log };
+}
+
+/** Runs one case with its time limit and progress reports, and grades it. */
+async function runCase(c: CaseDef, env: SuiteEnv, opts: RunOptions): Promise<CaseResult> {
+  const started = Date.now();
+  const iso = new Date(started).toISOString();
+  const ctx = new CaseContext(env, c.id, c.rules);
+  const need = missingNeed(c, env);
+  let skip: string | undefined = need;
+  let inconclusive: string | undefined;
+  if (!need) {
+    // Plus room for the rate governor, which may hold the case's messages for up to two windows.
+    const limit = Math.round(((c.timeoutMs?.(env.params) ?? 10_000) + 2.5 * env.params.rateLimit.windowMs) * env.scale);
+    let timer: NodeJS.Timeout | undefined;
+    const every = opts.progressEveryMs ?? 10_000;
+    const progress = opts.onCaseProgress ? setInterval(() => opts.onCaseProgress!(c, Date.now() - started, ctx.waitingFor), every) : undefined;
+    try {
+      await Promise.race([
+        c.run(ctx),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`case timed out after ${limit} ms`)), limit))),
+      ]);
+    } catch (e) {
+      if (e instanceof SkipCase) skip = e.message;
+      else if (e instanceof InconclusiveCase) inconclusive = e.message;
+      else if (e instanceof ProfileError) ctx.finding(e.rule, e.message);
+      else if (!(e instanceof AbortCase)) ctx.finding(ctx.currentRule, (e as Error).message);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(progress);
+      await ctx.cleanup();
+    }
   }
-  return buildReport(opts, params, startedAt, results);
+  return grade(c, ctx, skip, started, iso, inconclusive);
 }
 
 export function buildReport(opts: RunOptions, params: SessionParams | null, startedAt: Date, cases: CaseResult[]): SuiteReport {

@@ -34,6 +34,13 @@ export interface CaseDef {
   timeoutMs?: (p: SessionParams) => number;
   /** Cases that poison per-user state (rate limit) or kill the server run last, in this order. */
   phase?: 'normal' | 'rate' | 'shutdown' | 'meta';
+  /**
+   * How the case may share the run with others (the runner has a default table for the built-in
+   * cases, `LANES` in runner.ts): `own` — it mostly waits on server timers or a rate window, so it
+   * runs concurrently with the rest on users of its own (its `ctx.tokens`/`ctx.users` are then those
+   * users); `exclusive` — nothing else may run meanwhile (it counts the server's connections).
+   */
+  lane?: 'own' | 'exclusive';
   run(ctx: CaseContext): Promise<void>;
 }
 
@@ -96,7 +103,15 @@ export interface SuiteReport {
   /** Per rule of the registry checked by the server suite: the worst outcome of the cases citing it. */
   rules: { id: string; level: Level; title: string; outcome: Outcome | 'untested'; cases: string[] }[];
   cases: CaseResult[];
-  /** True when the exit code is non-zero (a fail, or a warn with strict). */
+  /** True when the exit code is non-zero (a fail, or a warn with strict, or a setup error). */
   failed: boolean;
   strict: boolean;
+  /**
+   * Set when the run stopped before any case: a usage error (a selection that matches nothing) or a
+   * setup error found by the preflight (nothing listens, wrong path, not Mooring, a refused token).
+   * One line: the cause and the fix. `mooring test` exits 2. No case ran, so there is no verdict.
+   */
+  setupError?: string;
+  /** What the preflight found and decided (users, concurrency), one line each. */
+  preflight?: string[];
 }

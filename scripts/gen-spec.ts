@@ -12,6 +12,9 @@
  * - `client-defaults` from `DEFAULT_BACKOFF` and `DEFAULT_HTTP_HEARTBEAT` (schemas/v1/defaults.ts)
  * - `rule-index`      from `spec/rules.json`
  *
+ * and gives every rule line its stable anchor, `- <a id="rule-HB-1"></a>**HB-1** (MUST): ...`, which
+ * reports and READMEs link to (`ruleAnchor(id)`).
+ *
  * `npm run gen:spec` rewrites the document; `spec/spec.test.ts` fails when it is stale
  * (`regenerateSpec(doc) !== doc`). Everything outside the markers is hand-written and left alone.
  */
@@ -227,8 +230,27 @@ const SOURCES: Record<BlockName, string> = {
   'rule-index': 'spec/rules.json',
 };
 
+/** The stable anchor of a rule in spec/mooring-v1.md (`#rule-HB-1`). */
+export function ruleAnchor(id: string): string {
+  return `rule-${id}`;
+}
+
+/** Every rule line `- **ID** (LEVEL): ...` (outside code fences) starts with its anchor, exactly once. */
+export function anchorRules(doc: string): string {
+  let inCode = false;
+  return doc
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('```')) inCode = !inCode;
+      if (inCode) return line;
+      return line.replace(/^- (?:<a id="[^"]*"><\/a>)?\*\*([A-Z]+-\d+)\*\* \(/, (_m, id: string) => `- <a id="${ruleAnchor(id)}"></a>**${id}** (`);
+    })
+    .join('\n');
+}
+
 /**
- * Pure: returns `doc` with every generated block replaced by a fresh rendering. Throws when a block's
+ * Pure: returns `doc` with every generated block replaced by a fresh rendering and every rule line
+ * anchored. Throws when a block's
  * markers are missing, duplicated or out of order, so a test notices a deleted table.
  */
 export function regenerateSpec(doc: string, src: SpecSources = loadSources()): string {
@@ -243,7 +265,7 @@ export function regenerateSpec(doc: string, src: SpecSources = loadSources()): s
     const body = `${begin}\n${NOTE(name, SOURCES[name])}\n\n${renderBlock(name, src)}\n\n${end}`;
     out = out.slice(0, i) + body + out.slice(j + end.length);
   }
-  return out;
+  return anchorRules(out);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

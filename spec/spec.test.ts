@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validateClientMessage, validateServerMessage } from '../schemas/v1/validate.js';
-import { SPEC_PATH, RULES_PATH, regenerateSpec, loadSources, anchor, GENERATED_BLOCKS, type Rule, type RuleRegistry } from '../scripts/gen-spec.js';
+import { SPEC_PATH, RULES_PATH, regenerateSpec, loadSources, anchor, anchorRules, ruleAnchor, GENERATED_BLOCKS, type Rule, type RuleRegistry } from '../scripts/gen-spec.js';
 
 const doc = readFileSync(SPEC_PATH, 'utf8');
 const registry = JSON.parse(readFileSync(RULES_PATH, 'utf8')) as RuleRegistry;
@@ -23,7 +23,7 @@ const PARTIES = ['server', 'client', 'both'] as const;
 const CHECKED_BY = ['server-suite', 'client-tests', 'reference-tests', 'none'] as const;
 const ID_FORMAT = /^[A-Z]+-[1-9]\d*$/;
 /** The one rule format of the document. */
-const RULE_LINE = /^- \*\*([A-Z]+-\d+)\*\* \(([A-Z]+)\): (.+)$/;
+const RULE_LINE = /^- (?:<a id="rule-[A-Z]+-\d+"><\/a>)?\*\*([A-Z]+-\d+)\*\* \(([A-Z]+)\): (.+)$/;
 /** Tokens that look like rule IDs but are not. */
 const NOT_RULE_IDS = new Set(['UTF-8', 'SHA-256', 'ISO-8601']);
 const KEYWORDS = /\b(MUST|SHALL|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b/;
@@ -182,6 +182,18 @@ describe('gen-spec', () => {
   it('refuses a document whose generated block was deleted', () => {
     const broken = doc.replace('<!-- BEGIN GENERATED close-codes -->', '');
     expect(() => regenerateSpec(broken)).toThrow(/close-codes/);
+  });
+
+  it('gives every rule line a stable anchor <a id="rule-ID"></a>, once (run `npm run gen:spec` if this fails)', () => {
+    for (const r of rules) {
+      const tag = `<a id="${ruleAnchor(r.id)}"></a>`;
+      expect(doc.split(tag), r.id).toHaveLength(2);
+      expect(ruleLines.find((l) => l.m[1] === r.id)?.text.startsWith(`- ${tag}**${r.id}** (`), r.id).toBe(true);
+    }
+    const bare = doc.replace('- <a id="rule-HB-1"></a>**HB-1** (', '- **HB-1** (');
+    expect(bare).not.toBe(doc);
+    expect(anchorRules(bare)).toBe(doc);
+    expect(anchorRules(doc.replace('<a id="rule-HB-1"></a>', '<a id="rule-HB-9"></a>'))).toBe(doc);
   });
 
   it('lists every registry rule in the rule index', () => {

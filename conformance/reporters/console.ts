@@ -20,6 +20,25 @@ export interface ConsoleOptions {
   live?: boolean;
 }
 
+/**
+ * `Rules: N/M judged`: N counts only the rules with a verdict (pass or fail); the others are listed
+ * by outcome (warn, info, inconclusive, skip, untested), so a run where cases were skipped never
+ * looks complete.
+ */
+export function rulesLine(rep: SuiteReport, paint: (o: Outcome, s: string) => string = (_o, s) => s): string {
+  const by = (o: Outcome | 'untested') => rep.rules.filter((r) => r.outcome === o).map((r) => r.id);
+  const pass = by('pass');
+  const fail = by('fail');
+  let out = `Rules: ${pass.length + fail.length}/${rep.rules.length} judged (${paint('pass', `${pass.length} pass`)}, ${paint('fail', `${fail.length} fail${fail.length ? `: ${fail.join(' ')}` : ''}`)})`;
+  for (const o of ['warn', 'info', 'inconclusive', 'skip', 'untested'] as const) {
+    const ids = by(o);
+    if (!ids.length) continue;
+    const label = o === 'untested' ? 'not run' : o;
+    out += `; ${o === 'untested' ? label : paint(o, label)} ${ids.length > 15 ? `${ids.length} rules` : ids.join(' ')}`;
+  }
+  return out;
+}
+
 export function consoleReporter(opts: ConsoleOptions = {}) {
   const write = opts.write ?? ((s: string) => void process.stdout.write(s));
   const color = opts.color ?? (!!process.stdout.isTTY && !process.env.NO_COLOR);
@@ -33,6 +52,16 @@ export function consoleReporter(opts: ConsoleOptions = {}) {
     /** On a terminal, a transient "running" line (cases adapted to a 25 s heartbeat take a while). */
     caseStart(c: CaseDef, i: number, n: number) {
       if (live) write(`\r\x1b[2K${dim(`[${i + 1}/${n}] running ${c.id} (${c.rules.join(',')})…`)}`);
+    },
+    /** The preflight's findings and decisions (concurrency, adapted handshake). */
+    preflight(line: string) {
+      if (live) write('\r\x1b[2K');
+      write(`${dim('preflight:')} ${redact(line)}\n`);
+    },
+    /** A case running longer than 10 s: a plain line, also when stdout is not a terminal (CI logs). */
+    caseProgress(c: CaseDef, elapsedMs: number, waitingFor: string | undefined) {
+      if (live) write('\r\x1b[2K');
+      write(`${dim(`       … ${c.id} running for ${Math.round(elapsedMs / 1000)} s${waitingFor ? `, waiting for ${line1(waitingFor)}` : ''}`)}\n`);
     },
     caseEnd(r: CaseResult, i: number, n: number) {
       if (live) write('\r\x1b[2K');
@@ -50,13 +79,7 @@ export function consoleReporter(opts: ConsoleOptions = {}) {
         write(`  ${area.padEnd(6)} ${counts.join(', ')}\n`);
         for (const c of list.filter((x) => x.outcome !== 'pass')) write(`         ${paint(c.outcome, MARK[c.outcome])} ${c.id}: ${line1(c.detail)}\n`);
       }
-      const untested = rep.rules.filter((r) => r.outcome === 'untested').map((r) => r.id);
-      const failed = rep.rules.filter((r) => r.outcome === 'fail').map((r) => r.id);
-      const warned = rep.rules.filter((r) => r.outcome === 'warn').map((r) => r.id);
-      write(`\nRules: ${rep.rules.length - untested.length}/${rep.rules.length} checked`);
-      if (failed.length) write(`, ${paint('fail', `failing ${failed.join(' ')}`)}`);
-      if (warned.length) write(`, ${paint('warn', `warning ${warned.join(' ')}`)}`);
-      if (untested.length) write(untested.length > 12 ? `, ${untested.length} not run` : `, not run ${untested.join(' ')}`);
+      write(`\n${rulesLine(rep, paint)}`);
       const t = rep.totals;
       write(`\nCases: ${t.cases} — ${paint('pass', `${t.pass} pass`)}, ${paint('fail', `${t.fail} fail`)}, ${paint('warn', `${t.warn} warn`)}, ${paint('info', `${t.info} info`)}, ${paint('inconclusive', `${t.inconclusive} inconclusive`)}, ${paint('skip', `${t.skip} skip`)} in ${(rep.durationMs / 1000).toFixed(1)} s\n`);
       write(rep.failed ? paint('fail', `FAILED${rep.strict && !t.fail ? ' (--strict: warnings are fatal)' : ''}\n`) : paint('pass', 'PASSED\n'));

@@ -29,6 +29,8 @@ export interface WireHost {
   userOfToken(token: string): string | undefined;
   /** Scaled default wait for a single answer. */
   waitMs: number;
+  /** What the connection waits for now (undefined: nothing), for progress lines. */
+  waiting?(what: string | undefined): void;
 }
 
 export interface ConnectOptions {
@@ -100,6 +102,8 @@ export class Conn {
   authenticated: AuthenticatedMessage | undefined;
   closed: CloseSeen | undefined;
   private closingByUs = false;
+  /** An auth was sent on this connection (later ones count toward the rate limit). */
+  private authSent = false;
   /** SUB-11: per channel, the position acknowledged by the last subscribed (undefined: not subscribed). */
   private subs = new Map<string, { epoch: string; offset: number } | 'unsubscribed'>();
   private waiters: Waiter[] = [];
@@ -235,7 +239,12 @@ export class Conn {
 
   /** Sends a message (object → JSON text; string → raw text; Buffer → binary), paced by the rate governor. */
   async send(m: object | string | Buffer, opts: { unpaced?: boolean } = {}): Promise<void> {
-    if (!opts.unpaced) await this.host.acquire(this.user);
+    // Rate limiting counts only frames after authentication: a connection's first auth is never held
+    // by the governor (a held auth would meet the server's AUTH-2 deadline) and does not count.
+    const isAuth = typeof m === 'object' && !Buffer.isBuffer(m) && (m as { type?: unknown }).type === 'auth';
+    const firstAuth = isAuth && !this.authSent;
+    if (isAuth) this.authSent = true;
+    if (!opts.unpaced && !firstAuth) await this.host.acquire(this.user);
     this.sendNow(m);
   }
 
@@ -270,6 +279,7 @@ export class Conn {
       hit.consumed = true;
       return Promise.resolve(hit.msg);
     }
+    this.host.waiting?.(`${what} on ${this.label}`);
     return new Promise<ServerMessage>((resolve, reject) => {
       const w: Waiter = {
         pred,
@@ -288,6 +298,7 @@ export class Conn {
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
+        this.host.waiting?.(undefined);
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
         const j = this.closeWaiters.indexOf(onClose);
