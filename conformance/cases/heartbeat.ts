@@ -25,11 +25,21 @@ export const heartbeatCases: CaseDef[] = [
     rules: ['HB-5', 'HB-1'],
     timeoutMs: (p) => p.heartbeatIntervalMs * 3 + p.heartbeatTimeoutMs + 10_000,
     async run(ctx) {
-      const { heartbeatIntervalMs: iv, heartbeatTimeoutMs: to } = ctx.params;
+      const { heartbeatIntervalMs: iv, heartbeatTimeoutMs: to, authTimeoutMs } = ctx.params;
+      // HB-1.a: every open connection, authenticated or not: one that never authenticates gets a ping
+      // too when the auth deadline leaves it open long enough.
+      const unauth = authTimeoutMs > iv + ctx.tolerance(iv) ? await ctx.connect() : undefined;
+      const u0 = ctx.elapsed();
       const c = await ctx.session(0);
       const t0 = ctx.elapsed();
       const watch = Math.round(iv * 2.5 + to);
       await ctx.expectOpen(c, watch + ctx.tolerance(iv), 'HB-5', `a client without app pings over ${watch} ms`);
+      if (unauth) {
+        const end = unauth.closed?.atMs ?? ctx.elapsed();
+        if (end - u0 >= iv + ctx.tolerance(iv)) ctx.check('HB-1', unauth.pings.some((t) => t - u0 <= iv + ctx.tolerance(iv)), `a connection open but not authenticated got no WebSocket ping within ${iv + ctx.tolerance(iv)} ms`);
+        ctx.expectedCloses.push(4408);
+        for (const x of ctx.env.state.closes) if (x.caseId === ctx.caseId && x.code === 4408) x.expected = true;
+      }
       const pings = c.pings.filter((t) => t >= t0);
       ctx.note(`${pings.length} WebSocket pings in ${watch} ms (interval ${iv} ms)`);
       ctx.check('HB-1', pings.length >= 2, `${pings.length} WebSocket ping frames in ${watch} ms with heartbeatIntervalMs ${iv}`);
@@ -95,9 +105,25 @@ export const heartbeatCases: CaseDef[] = [
       const delayMs = Math.round(ctx.params.heartbeatTimeoutMs * 0.4);
       const p = await ctx.proxy([{ match: { direction: 'to-server', opcode: 'pong' }, action: 'delay', delayMs }]);
       const c = await ctx.session(0, { url: p.url });
+      // HB-1 (with HB-4): any inbound frame proves liveness: a peer whose pongs are dropped but which
+      // sends ping messages more often than heartbeatTimeoutMs is alive (user 1, its own connection).
+      const q = ctx.tokens.length >= 2 ? await ctx.proxy([{ match: { direction: 'to-server', opcode: 'pong' }, action: 'drop' }]) : undefined;
+      const d = q ? await ctx.session(1, { url: q.url }) : undefined;
       const watch = ctx.params.heartbeatIntervalMs * 2 + ctx.params.heartbeatTimeoutMs;
-      await ctx.expectOpen(c, watch, 'HB-1', `pongs delayed ${delayMs} ms (< heartbeatTimeoutMs ${ctx.params.heartbeatTimeoutMs})`);
-      ctx.note(`${c.pings.length} pings answered ${delayMs} ms late; still open after ${watch} ms`);
+      let talking = true;
+      const talk = (async () => {
+        while (talking && d?.isOpen) {
+          await d.send({ type: 'ping' }).catch(() => undefined);
+          await ctx.sleep(Math.max(50, Math.round(ctx.params.heartbeatTimeoutMs / 3)));
+        }
+      })();
+      const [okC, okD] = await Promise.all([
+        ctx.expectOpen(c, watch, 'HB-1', `pongs delayed ${delayMs} ms (< heartbeatTimeoutMs ${ctx.params.heartbeatTimeoutMs})`),
+        d ? ctx.expectOpen(d, watch, 'HB-1', `pongs dropped but a ping message every ${Math.round(ctx.params.heartbeatTimeoutMs / 3)} ms (any inbound frame counts)`) : Promise.resolve(true),
+      ]);
+      talking = false;
+      await talk;
+      ctx.note(`${c.pings.length} pings answered ${delayMs} ms late; still open after ${watch} ms: ${okC}; data-only peer open: ${okD}`);
     },
   },
   {

@@ -1,7 +1,7 @@
 /** Limits: LIMIT-1 (payload), LIMIT-2 (per-IP), LIMIT-3 (slow consumer), LIMIT-4 (subscriptions), LIMIT-5 (pending requests). */
 import type { SessionParams } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
-import type { Conn } from '../wire/conn.js';
+import { closeReasonProblem, type Conn } from '../wire/conn.js';
 import { collectPushes, grace, paddedEcho, pushesOf, subscribeAnswer } from './util.js';
 
 /** The suite does not build messages beyond this. */
@@ -152,6 +152,12 @@ export const limitCases: CaseDef[] = [
           head = (r.data as { position?: typeof head } | undefined)?.position ?? head;
           inRound += chunk;
           count++;
+          // LIMIT-3.b: the other subscriber gets each push while the stalled one holds its data.
+          const mine = await collectPushes(healthy, ch, count, ctx.waitMs);
+          if (mine.length < count) {
+            ctx.finding('LIMIT-3', `while another subscriber was stalled, the healthy one received ${mine.length} of ${count} pushes within ${ctx.waitMs} ms`);
+            break;
+          }
           // One push short of the history: the next publish may land before this subscribe is handled.
           const from = Math.max(base.offset, head.offset - historySize + 1);
           if (head.epoch === base.epoch && head.offset > from && slow.isOpen) {
@@ -201,7 +207,11 @@ export const limitCases: CaseDef[] = [
       }
       ctx.expectedCloses.push(4509);
       for (const x of ctx.env.state.closes) if (x.caseId === ctx.caseId && x.code === 4509) x.expected = true;
-      if (seen.code === 4509) return;
+      if (seen.code === 4509) {
+        const bad = closeReasonProblem(4509, Buffer.from(seen.reason));
+        if (bad) ctx.finding('LIMIT-3', bad);
+        return;
+      }
       if (!seen.frame) ctx.inconclusive(`the stalled connection ended without a close frame (1006) after ${Math.round(sent / 1024)} KiB: a 4509 frame queued behind the unread data may have been dropped, or it ended for another reason`);
       if (seen.code === 4001 || seen.code === 1012 || seen.code === 4429) ctx.inconclusive(`the stalled connection was closed ${seen.code} "${seen.reason}" (another rule's close) before it could be shown to hold more than maxBufferedBytes`);
       ctx.finding('LIMIT-3', `the stalled connection was closed ${seen.code} "${seen.reason}", expected 4509`);

@@ -3,7 +3,8 @@
  * text frame that passes the schema), ERR-3 (codes from the registry, no internals), ERR-5 (close
  * codes from the registry for the conditions it names).
  */
-import { closeCodeInfo } from '../../schemas/v1/index.js';
+import { closeCodeInfo, parseCloseReason } from '../../schemas/v1/index.js';
+import { paddedEcho } from './util.js';
 import type { CaseContext } from '../context.js';
 import type { CaseDef } from '../types.js';
 
@@ -39,6 +40,33 @@ async function exercise(ctx: CaseContext): Promise<void> {
   }
 }
 
+/**
+ * ERR-6 covers every close reason, the hint-carrying ones most of all: when the run saw no 4429 (its
+ * rate cases were not selected) or no 1009, provoke one so that its reason is judged too. This runs
+ * last, so the user it rate-limits costs no other case anything.
+ */
+async function provokeCloses(ctx: CaseContext): Promise<void> {
+  const seen = new Set(ctx.env.state.closes.filter((c) => c.frame && !c.byClient).map((c) => c.code));
+  const { maxPayloadBytes, rateLimit } = ctx.params;
+  if (!seen.has(1009) && maxPayloadBytes <= 16 * 1024 * 1024) {
+    ctx.expectedCloses.push(1009);
+    const c = await ctx.session(0);
+    await c.send(paddedEcho('meta-over', maxPayloadBytes + 1));
+    await c.waitClose(ctx.waitMs);
+  }
+  if (!seen.has(4429) && rateLimit.messages < 5000) {
+    ctx.expectedCloses.push(4429);
+    const i = ctx.tokens.length >= 2 ? 1 : 0;
+    const u = ctx.users[i]!;
+    await ctx.sleep(ctx.env.governor.clearInMs(u));
+    const c = await ctx.session(i);
+    ctx.env.governor.note(u, rateLimit.messages + 1);
+    for (let k = 0; k <= rateLimit.messages && c.isOpen; k++) c.sendNow({ type: 'ping' });
+    const seen4429 = await c.waitClose(ctx.waitMs);
+    ctx.env.governor.block(u, (seen4429 ? parseCloseReason(seen4429.reason).retryAfterMs ?? 0 : 0) + rateLimit.windowMs);
+  }
+}
+
 export const metaCases: CaseDef[] = [
   {
     id: 'meta.frames',
@@ -46,7 +74,9 @@ export const metaCases: CaseDef[] = [
     rules: ['VER-5'],
     phase: 'meta',
     async run(ctx) {
-      if (ctx.env.state.frames === 0) await exercise(ctx);
+      // Always: the run may not have made the server send every kind of message (a response, a push,
+      // an error), and each must be a JSON text frame.
+      await exercise(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'VER-5');
       for (const x of v.slice(0, 10)) ctx.finding('VER-5', `${x.caseId}: ${x.message}`);
       if (ctx.env.state.frames === 0) ctx.info('no frame was received during the run: select more cases to judge VER-5', 'VER-5');
@@ -92,6 +122,7 @@ export const metaCases: CaseDef[] = [
     phase: 'meta',
     async run(ctx) {
       if (!ctx.env.state.closes.some((c) => c.frame && !c.byClient)) await exercise(ctx);
+      await provokeCloses(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'ERR-6');
       for (const x of v.slice(0, 10)) ctx.finding('ERR-6', `${x.caseId}: ${x.message}`);
       const n = ctx.env.state.closes.filter((c) => c.frame && !c.byClient).length;

@@ -10,7 +10,7 @@ export const pubsubCases: CaseDef[] = [
     rules: ['SUB-1'],
     async run(ctx) {
       const c = await ctx.session(0);
-      const bad = ['', '.lead', '-lead', 'has space', 'x'.repeat(129), 'caf\u00e9', 'a#b', '/root', 'a\nb'];
+      const bad = ['', '.lead', '-lead', 'has space', 'x'.repeat(129), 'caf\u00e9', 'a#b', '/root', 'a\nb', `${ctx.env.runId}\n`, `\n${ctx.env.runId}`, `${ctx.env.runId} `];
       for (const channel of bad) {
         const m = await subscribeAnswer(ctx, c, channel);
         ctx.check('SUB-1', m.type === 'error' && m.code === 'invalid_message', `subscribe to ${JSON.stringify(channel.slice(0, 20))} answered ${JSON.stringify(m).slice(0, 120)}, expected error invalid_message`);
@@ -43,6 +43,13 @@ export const pubsubCases: CaseDef[] = [
       ctx.check('SUB-2', s.resume === undefined, `subscribed.resume is "${s.resume}" for a subscribe without since`);
       const f = await c.subscribe(fresh);
       ctx.check('SUB-2', f.position?.offset === 0, `a channel with nothing published is at ${posText(f.position)}, expected offset 0`);
+      // SUB-2.c with since: a subscription that starts with a replay is acknowledged at the current position too.
+      if (ctx.params.historySize >= 1) {
+        await c.send({ type: 'unsubscribe', channel: ch });
+        await c.next('unsubscribed', { where: (m) => m.channel === ch });
+        const r = await c.subscribe(ch, { epoch: last.epoch, offset: last.offset - 1 });
+        ctx.check('SUB-2', r.position?.epoch === last.epoch && r.position?.offset === last.offset, `a subscribe with since ${last.epoch}/${last.offset - 1} was acknowledged at ${posText(r.position)}, the channel is at ${posText(last)}`);
+      }
     },
   },
   {
@@ -171,6 +178,8 @@ export const pubsubCases: CaseDef[] = [
         ctx.check('CONF-2', JSON.stringify(p.data) === JSON.stringify({ i }), `push ${i + 1} carries ${JSON.stringify(p.data)}`);
         const skew = Math.abs(p.ts - Date.now());
         ctx.check('SUB-5', Number.isInteger(p.ts), `push ts ${p.ts} is not an integer`);
+        // ms since the Unix epoch: anything before 2001-09-09 (1e12 ms) is seconds or garbage.
+        ctx.check('SUB-5', p.ts > 1e12, `push ts ${p.ts} is not milliseconds since the Unix epoch`);
         if (skew > 300_000) ctx.info(`push ts differs from the suite's clock by ${Math.round(skew / 1000)} s`, 'SUB-5');
         prev = p.position;
       }
@@ -263,6 +272,10 @@ export const pubsubCases: CaseDef[] = [
       ctx.check('SUB-8', s.position.epoch === lastMissed.epoch && s.position.offset === lastMissed.offset, `subscribed.position is ${posText(s.position)}, the last replayed push is at ${posText(lastMissed)}`);
       const got = await collectPushes(c, ch, k, ctx.waitMs);
       ctx.check('SUB-8', got.length >= k, `received ${got.length} of ${k} replayed pushes`);
+      // SUB-8.c: the acknowledgement comes first, then the replayed pushes.
+      const ackAt = c.inbox.findIndex((e) => e.msg.type === 'subscribed' && e.msg.channel === ch);
+      const firstPush = c.inbox.findIndex((e) => e.msg.type === 'push' && e.msg.channel === ch);
+      ctx.check('SUB-8', firstPush === -1 || ackAt < firstPush, 'the replayed pushes arrived before the "subscribed" that announces them');
       for (let i = 0; i < Math.min(k, got.length); i++) {
         ctx.check('SUB-8', got[i]!.position.offset === missed[i]!.offset && got[i]!.position.epoch === missed[i]!.epoch, `replayed push ${i + 1} at ${posText(got[i]!.position)}, expected ${posText(missed[i])}`);
         ctx.check('SUB-8', got[i]!.replay === true, `replayed push ${i + 1} lacks replay: true`);
@@ -360,6 +373,13 @@ export const pubsubCases: CaseDef[] = [
       const head = pub.received((m) => m.type === 'response').reduce((mx, r) => Math.max(mx, ((r as { data?: { position?: Position } }).data?.position?.offset ?? 0)), 0);
       ctx.check('SUB-11', got.length === head - s.position.offset, `subscribed at ${posText(s.position)}, channel head ${head}: received ${got.length} pushes, expected ${head - s.position.offset}`);
       ctx.note(`subscribed at offset ${s.position.offset} of ${head}; ${got.length} live pushes`);
+      // SUB-11.b: a channel with a retained push, subscribed after it: no push at or before the position
+      // (the wire toolkit flags it), and nothing at all until something new is published.
+      const ch2 = ctx.channel('quiet');
+      await pub.publish(ch2, 'before');
+      const s2 = await c.subscribe(ch2);
+      await ctx.sleep(grace(ctx));
+      ctx.check('SUB-11', pushesOf(c, ch2).length === 0, `after subscribed at ${posText(s2.position)} the connection received ${pushesOf(c, ch2).length} push(es) though nothing was published since`);
     },
   },
 ];

@@ -3,6 +3,7 @@
  * after every other case that uses the same users, and each starts from a clean window.
  */
 import { parseCloseReason } from '../../schemas/v1/index.js';
+import { closeReasonProblem } from '../wire/conn.js';
 import type { CaseContext } from '../context.js';
 import type { Conn } from '../wire/conn.js';
 import type { CaseDef } from '../types.js';
@@ -160,7 +161,10 @@ export const rateCases: CaseDef[] = [
       ctx.expectedCloses.push(4429);
       for (const x of ctx.env.state.closes) if (x.caseId === ctx.caseId && x.code === 4429) x.expected = true;
       if (!seen) ctx.finding('RATE-1', `${n + 1} frames within ${span} ms (windowMs ${w}) did not close the connection: a fixed window, not a sliding one?`);
-      else ctx.check('RATE-1', seen.code === 4429, `${n + 1} frames within ${span} ms closed ${seen.code}${seen.frame ? '' : ' (no close frame)'}, expected 4429`);
+      else if (ctx.check('RATE-1', seen.code === 4429, `${n + 1} frames within ${span} ms closed ${seen.code}${seen.frame ? '' : ' (no close frame)'}, expected 4429`)) {
+        const bad = closeReasonProblem(4429, Buffer.from(seen.reason));
+        if (bad) ctx.finding('RATE-1', bad);
+      }
       blockAfter(ctx, seen?.reason, u);
     },
   },
@@ -179,6 +183,8 @@ export const rateCases: CaseDef[] = [
       if (n < 3) ctx.skip(`rateLimit.messages ${n} is too small to split over two connections`);
       boundFlood(ctx);
       await cleanWindow(ctx);
+      // RATE-3: per user: another user's connection is neither closed nor throttled by this user's count.
+      const other = ctx.tokens.length >= 2 ? await ctx.session(1) : undefined;
       const a = await ctx.session(0);
       burst(ctx, a, k);
       for (let i = 0; i < k; i++) await a.next('pong', { what: `pong ${i + 1} of ${k}` });
@@ -192,6 +198,11 @@ export const rateCases: CaseDef[] = [
       if (b.isOpen) burst(ctx, b, m);
       const seen = await ctx.expectClose(b, 4429, { rule: 'RATE-3', what: `close 4429 after ${k} + ${m} messages on two connections` });
       blockAfter(ctx, seen?.reason);
+      if (other) {
+        await ctx.sleep(grace(ctx));
+        ctx.check('RATE-3', other.isOpen, `another user's connection was closed (${other.closed?.code} "${other.closed?.reason ?? ''}") when ${ctx.users[0]} went over the limit`);
+        if (other.isOpen) await ctx.expectAlive(other, 'RATE-3', `another user's connection right after ${ctx.users[0]} was rate-limited`);
+      }
     },
   },
 ];

@@ -1,5 +1,6 @@
 /** Requests and responses: REQ-1, REQ-2, REQ-3, REQ-4, REQ-7, REQ-8. */
 import type { CaseDef } from '../types.js';
+import { looksInternal } from '../wire/conn.js';
 import { grace, pushesOf } from './util.js';
 
 export const requestCases: CaseDef[] = [
@@ -113,6 +114,8 @@ export const requestCases: CaseDef[] = [
       if (r.success) return ctx.require('REQ-7', false, `the failing action succeeded: ${JSON.stringify(r).slice(0, 120)}`);
       ctx.check('REQ-7', r.error.code === 'internal_error', `error code "${r.error.code}", expected internal_error`);
       ctx.check('REQ-7', !/SECRET|conformance-failure/i.test(r.error.message), `the message shows the handler's error: ${r.error.message.slice(0, 120)}`);
+      // REQ-7.b: no internal details (stack traces, file paths, exception texts).
+      ctx.check('REQ-7', !looksInternal(r.error.message), `the message carries internal details: ${r.error.message.slice(0, 160)}`);
       await ctx.expectAlive(c, 'REQ-7', 'after a failing handler');
     },
   },

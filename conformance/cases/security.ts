@@ -57,6 +57,8 @@ export const securityCases: CaseDef[] = [
     rules: ['HTTP-2', 'HTTP-1', 'HTTP-3'],
     async run(ctx) {
       const auth = { authorization: `Bearer ${ctx.tokens[0]}` };
+      // HTTP-2: sessions counts the user's open sessions: this one at least.
+      const live = await ctx.session(0);
       const sentAt = Date.now();
       const hb = await http(`${ctx.httpUrl}/heartbeat`, { method: 'POST', headers: auth }, ctx.waitMs);
       ctx.record('http', 'in', 'status', `POST /heartbeat ${hb.status}`);
@@ -83,6 +85,7 @@ export const securityCases: CaseDef[] = [
       if (typeof p.lastSeen === 'number') ctx.check('HTTP-1', Math.abs(p.lastSeen - Date.now()) < 300_000 && p.lastSeen >= sentAt - 300_000, `lastSeen ${p.lastSeen} is not the time of the heartbeat just posted (${sentAt})`);
       ctx.check('HTTP-1', hb.status === 204 && p.connected === true, `after POST /heartbeat (${hb.status}) the user is not connected`);
       ctx.check('HTTP-2', Number.isInteger(p.sessions) && (p.sessions as number) >= 0, `sessions is ${JSON.stringify(p.sessions)}, expected an integer`);
+      if (live.isOpen) ctx.check('HTTP-2', (p.sessions as number) >= 1, `sessions is ${JSON.stringify(p.sessions)} while a session of ${ctx.users[0]} is open`);
       for (const [what, headers] of [['a bad token', { authorization: 'Bearer nope' }], ['no Authorization', {}]] as const) {
         const bad = await http(`${ctx.httpUrl}/presence`, { headers }, ctx.waitMs);
         ctx.check('HTTP-2', bad.status === 401, `GET /presence with ${what} answered ${bad.status}, expected 401`);

@@ -23,8 +23,8 @@ export async function collectPushes(conn: Conn, channel: string, n: number, time
 }
 
 /** Sends a subscribe and returns the server's answer to it: its `subscribed`, or an `error`. */
-export async function subscribeAnswer(ctx: CaseContext, conn: Conn, channel: string): Promise<ServerMessage> {
-  await conn.send({ type: 'subscribe', channel });
+export async function subscribeAnswer(ctx: CaseContext, conn: Conn, channel: string, since?: Position): Promise<ServerMessage> {
+  await conn.send(since ? { type: 'subscribe', channel, since } : { type: 'subscribe', channel });
   const what = `an answer to subscribe ${JSON.stringify(channel.slice(0, 30))}`;
   return conn.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, what);
 }
