@@ -15,6 +15,10 @@ import type { CaseDef } from '../types.js';
  * AUTH-3 and AUTH-4 (and SESS-1 under the single policy).
  */
 async function exercise(ctx: CaseContext): Promise<void> {
+  // With `mooring test URL --server-cmd CMD` the URL is the controlled server, which shut.storm leaves
+  // stopped: start it again (the CLI stops it at the end).
+  const ctl = ctx.env.caps.serverControl;
+  if (ctl && !ctl.running() && new URL(ctl.url).host === new URL(ctx.env.url).host) await ctl.start();
   const c = await ctx.session(0);
   await c.send({ type: 'ping' });
   await c.next('pong');
