@@ -14,11 +14,17 @@ import type { CaseDef } from '../types.js';
  * response, a failed response, a subscribe and a push, the three input errors, and the closes of
  * AUTH-3 and AUTH-4 (and SESS-1 under the single policy).
  */
-async function exercise(ctx: CaseContext): Promise<void> {
-  // With `mooring test URL --server-cmd CMD` the URL is the controlled server, which shut.storm leaves
-  // stopped: start it again (the CLI stops it at the end).
+/**
+ * With `mooring test URL --server-cmd CMD` the URL is the controlled server, which the shutdown cases
+ * leave stopped: start it again before a meta case connects (the CLI stops it at the end).
+ */
+async function serverUp(ctx: CaseContext): Promise<void> {
   const ctl = ctx.env.caps.serverControl;
   if (ctl && !ctl.running() && new URL(ctl.url).host === new URL(ctx.env.url).host) await ctl.start();
+}
+
+async function exercise(ctx: CaseContext): Promise<void> {
+  await serverUp(ctx);
   const c = await ctx.session(0);
   await c.send({ type: 'ping' });
   await c.next('pong');
@@ -50,6 +56,7 @@ async function exercise(ctx: CaseContext): Promise<void> {
  * last, so the user it rate-limits costs no other case anything.
  */
 async function provokeCloses(ctx: CaseContext): Promise<void> {
+  await serverUp(ctx);
   const seen = new Set(ctx.env.state.closes.filter((c) => c.frame && !c.byClient).map((c) => c.code));
   const { maxPayloadBytes, rateLimit } = ctx.params;
   if (!seen.has(1009) && maxPayloadBytes <= 16 * 1024 * 1024) {
