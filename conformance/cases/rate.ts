@@ -56,10 +56,10 @@ export const rateCases: CaseDef[] = [
       // RATE-2.a: exactly the budget in one burst.
       if (!(await ctx.expectOpen(c, Math.round(windowMs * 1.2), 'RATE-2', `after exactly ${n} messages in ${windowMs} ms`))) return;
       ctx.note(`${n} messages in a burst, answered, not closed`);
-      // RATE-2.b: half the budget every 0.6 windowMs, three times: any window of windowMs holds at most
+      // RATE-2.b: half the budget every 0.7 windowMs, three times: any window of windowMs holds at most
       // two bursts (n frames), so a server that counts a longer span or never forgets closes here.
       const half = Math.floor(n / 2);
-      const step = Math.round(windowMs * 0.6);
+      const step = Math.round(windowMs * 0.7);
       const t0 = Date.now();
       const spans: [number, number][] = [];
       for (let k = 0; k < 3 && c.isOpen; k++) {
