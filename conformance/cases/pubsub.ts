@@ -1,7 +1,7 @@
 /** Publish and subscribe: SUB-1..SUB-9, with CONF-2 (the publish action). */
 import { isChannelName, type Position } from '../../schemas/v1/index.js';
 import type { CaseDef } from '../types.js';
-import { collectPushes, grace, posText, pushesOf, subscribeAnswer } from './util.js';
+import { collectPushes, grace, posText, pushesOf, sendPipelined, subscribeAnswer } from './util.js';
 
 export const pubsubCases: CaseDef[] = [
   {
@@ -199,7 +199,7 @@ export const pubsubCases: CaseDef[] = [
       await c.subscribe(ch);
       // SUB-6.c: the publisher subscribes too: each subscriber gets the whole sequence.
       await pub.subscribe(ch);
-      for (let i = 0; i < n; i++) await pub.send({ type: 'request', id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } });
+      await sendPipelined(ctx, pub, Array.from({ length: n }, (_, i) => ({ id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } })));
       const got = await collectPushes(c, ch, n, ctx.waitMs);
       const got2 = await collectPushes(pub, ch, n, ctx.waitMs);
       await ctx.sleep(grace(ctx));
@@ -362,10 +362,9 @@ export const pubsubCases: CaseDef[] = [
       const n = Math.min(12, Math.max(4, ctx.params.rateLimit.messages - 8), ctx.params.maxPendingRequests ?? Infinity);
       // Publishes race the subscribe: whatever order the server picks, SUB-11 must hold (the wire
       // toolkit checks every push against the last subscribed of its channel).
-      for (let i = 0; i < n; i++) {
-        await pub.send({ type: 'request', id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } });
+      await sendPipelined(ctx, pub, Array.from({ length: n }, (_, i) => ({ id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } })), async (i) => {
         if (i === Math.floor(n / 2)) await c.send({ type: 'subscribe', channel: ch });
-      }
+      });
       const s = await c.next('subscribed', { where: (m) => m.channel === ch });
       for (let i = 0; i < n; i++) await pub.next('response', { where: (m) => m.requestId === `p${i}` });
       await ctx.sleep(grace(ctx));

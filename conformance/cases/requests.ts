@@ -1,7 +1,7 @@
 /** Requests and responses: REQ-1, REQ-2, REQ-3, REQ-4, REQ-7, REQ-8. */
 import type { CaseDef } from '../types.js';
 import { looksInternal } from '../wire/conn.js';
-import { grace, pushesOf } from './util.js';
+import { grace, pushesOf, sendPipelined } from './util.js';
 
 export const requestCases: CaseDef[] = [
   {
@@ -11,15 +11,10 @@ export const requestCases: CaseDef[] = [
     async run(ctx) {
       const c = await ctx.session(0);
       const ids = ['q1', 'q-2', 'Q_3', 'x'.repeat(64), '5'];
-      // Pipelined in batches of at most maxPendingRequests: a server may refuse more (LIMIT-5).
-      const batch = Math.max(1, ctx.params.maxPendingRequests ?? ids.length);
-      for (let k = 0; k < ids.length; k += batch) {
-        const part = [...ids.entries()].slice(k, k + batch);
-        for (const [i, id] of part) await c.send({ type: 'request', id, action: 'echo', payload: { i } });
-        for (const [i, id] of part) {
-          const r = await c.next('response', { where: (m) => m.requestId === id, what: `the response to request ${id.slice(0, 12)}` });
-          ctx.check('REQ-1', r.success && JSON.stringify(r.data) === JSON.stringify({ i }), `request ${id.slice(0, 12)} got ${JSON.stringify(r).slice(0, 120)}`);
-        }
+      await sendPipelined(ctx, c, ids.map((id, i) => ({ id, action: 'echo', payload: { i } })));
+      for (const [i, id] of ids.entries()) {
+        const r = await c.next('response', { where: (m) => m.requestId === id, what: `the response to request ${id.slice(0, 12)}` });
+        ctx.check('REQ-1', r.success && JSON.stringify(r.data) === JSON.stringify({ i }), `request ${id.slice(0, 12)} got ${JSON.stringify(r).slice(0, 120)}`);
       }
       await ctx.sleep(grace(ctx));
       for (const id of ids) {
