@@ -4,7 +4,7 @@
  * `expectClose`, `skip`). Everything a case opens is closed by the runner when the case ends.
  */
 import type { SessionParams } from '../schemas/v1/index.js';
-import { Conn, HandshakeRefused, type ConnectOptions, type WireHost } from './wire/conn.js';
+import { Conn, HandshakeRefused, closeReasonProblem, type ConnectOptions, type WireHost } from './wire/conn.js';
 import type { RateGovernor } from './wire/governor.js';
 import { FaultProxy, type ProxyRule } from './proxy/index.js';
 import { ruleInfo } from './rules.js';
@@ -286,6 +286,11 @@ export class CaseContext implements WireHost {
     if (!list.includes(c.code)) {
       if (c.code === 1006 && !opts.allowNoFrame) this.finding(opts.rule, `expected ${what}, but the connection ended without a close frame (1006)`);
       else if (!(c.code === 1006 && opts.allowNoFrame)) this.finding(opts.rule, `expected ${what}, got ${c.code}${c.reason ? ` "${c.reason}"` : ''}`);
+    } else if (c.frame) {
+      // The rule names the code and its reason (`4400 not_authenticated`): the reason is empty or that
+      // name (ERR-6 grammar), charged to the rule as well.
+      const bad = closeReasonProblem(c.code, Buffer.from(c.reason, 'utf8'));
+      if (bad) this.finding(opts.rule, bad);
     }
     return c;
   }

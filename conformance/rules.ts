@@ -10,6 +10,17 @@ export interface RuleInfo {
   title: string;
   checkedBy: string;
   status?: string;
+  /** The rule split into what a check can assert (server-suite rules); see conformance/test/clauses.test.ts. */
+  clauses?: Clause[];
+}
+
+/** One code, field, bound, order, exception or timing a rule states, and the cases that assert it. */
+export interface Clause {
+  /** `<RULE>.<letter>`: stable, never reused. */
+  id: string;
+  text: string;
+  /** Case ids that check the clause; each cites the rule. */
+  cases: string[];
 }
 
 export const RULES: RuleInfo[] = (registry as { rules: RuleInfo[] }).rules;

@@ -36,6 +36,8 @@ export interface Rule {
   title: string;
   checkedBy: string;
   status: 'active' | 'retired';
+  /** The rule's clauses and the cases checking each (server-suite rules; conformance/test/clauses.test.ts). */
+  clauses?: { id: string; text: string; cases: string[] }[];
 }
 export interface RuleRegistry {
   version: string;
@@ -204,7 +206,7 @@ export function renderRuleIndex(src: SpecSources): string {
     r.status === 'retired' ? `${r.level} (retired)` : r.level,
     r.party,
     `[${r.section}](#${anchor(r.section)})`,
-    `\`${r.checkedBy}\``,
+    r.clauses?.length ? `\`${r.checkedBy}\` (${r.clauses.length} clauses)` : `\`${r.checkedBy}\``,
   ]);
   return table(['Rule', 'Level', 'Party', 'Section', 'Checked by'], rows);
 }

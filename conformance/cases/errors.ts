@@ -13,6 +13,12 @@ const INVALID_MESSAGES: [string, string | object][] = [
   ['a request without id', { type: 'request', action: 'echo' }],
   ['a request with an empty id', { type: 'request', id: '', action: 'echo' }],
   ['a request id over 64 chars', { type: 'request', id: 'i'.repeat(65), action: 'echo' }],
+  ['a request with an action outside the grammar', { type: 'request', id: 'bad-action', action: '1 bad action' }],
+  ['a request with an action starting with a digit', { type: 'request', id: 'bad-action', action: '1action' }],
+  ['a request with an action starting with a separator', { type: 'request', id: 'bad-action', action: '.action' }],
+  ['an auth with a token over 512 characters', { type: 'auth', token: 't'.repeat(513) }],
+  ['a subscribe with a negative since offset', { type: 'subscribe', channel: 'ok', since: { epoch: 'e', offset: -1 } }],
+  ['a subscribe with a fractional since offset', { type: 'subscribe', channel: 'ok', since: { epoch: 'e', offset: 1.5 } }],
   ['a subscribe with a number channel', { type: 'subscribe', channel: 5 }],
   ['a subscribe with a bad since', { type: 'subscribe', channel: 'ok', since: { epoch: 1 } }],
   ['an auth without token', { type: 'auth' }],
@@ -26,7 +32,8 @@ export const errorCases: CaseDef[] = [
     rules: ['ERR-1'],
     async run(ctx) {
       const c = await ctx.session(0);
-      for (const text of ['not json', '{"type":', "{'type':'ping'}", '']) {
+      // NaN and Infinity are not JSON (RFC 8259), whatever a language's parser accepts.
+      for (const text of ['not json', '{"type":', "{'type':'ping'}", '', '{"type":"request","id":"nan","action":"echo","payload":NaN}', '{"type":"request","id":"inf","action":"echo","payload":Infinity}']) {
         await c.send(text);
         const e = await c.next('error', { what: `an error for ${JSON.stringify(text)}` });
         ctx.check('ERR-1', e.code === 'invalid_json', `${JSON.stringify(text)} answered code "${e.code}", expected invalid_json`);
@@ -38,7 +45,7 @@ export const errorCases: CaseDef[] = [
     id: 'err.invalid-message',
     title: 'answers a schema-invalid message with error invalid_message and stays open',
     rules: ['ERR-2'],
-    timeoutMs: (p) => 15_000 + Math.ceil(16 / Math.max(1, p.rateLimit.messages - 4)) * p.rateLimit.windowMs * 1.3,
+    timeoutMs: (p) => 15_000 + Math.ceil(24 / Math.max(1, p.rateLimit.messages - 4)) * p.rateLimit.windowMs * 1.3,
     async run(ctx) {
       const c = await ctx.session(0);
       let wait = ctx.waitMs;
@@ -53,6 +60,10 @@ export const errorCases: CaseDef[] = [
         if (!c.isOpen) break;
       }
       await ctx.expectAlive(c, 'ERR-2', 'after schema-invalid messages');
+      // ERR-2.c: a request that fails the schema is not a request: it gets no response.
+      await ctx.sleep(grace(ctx));
+      const answered = c.received((m) => m.type === 'response' && (m.requestId === '' || m.requestId === 'i'.repeat(65) || m.requestId === 'bad-action'));
+      ctx.check('ERR-2', answered.length === 0, `a schema-invalid request got a response: ${String(JSON.stringify(answered[0])).slice(0, 120)}`);
     },
   },
   {
@@ -118,6 +129,8 @@ export const errorCases: CaseDef[] = [
       const got = await collectPushes(other, ch, pushes, ctx.waitMs);
       ctx.check('ERR-4', got.length === pushes, `the other connection received ${got.length} of ${pushes} pushes`);
       ctx.check('ERR-4', other.isOpen, `the other connection closed (${other.closed?.code})`);
+      const stray = other.received((m) => m.type === 'error');
+      ctx.check('ERR-4', stray.length === 0, `the other connection received ${stray.length} error(s) caused by the bad input: ${String(JSON.stringify(stray[0])).slice(0, 120)}`);
       ctx.check('ERR-4', bad.closed?.code !== 1011 && other.closed?.code !== 1011, 'a connection closed with 1011 after client input');
       ctx.check('ERR-4', bad.isOpen, `the connection sending bad input was closed (${bad.closed?.code} "${bad.closed?.reason ?? ''}"); every input sent is non-fatal`);
       const fresh = await ctx.tryConnect();

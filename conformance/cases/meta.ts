@@ -3,8 +3,89 @@
  * text frame that passes the schema), ERR-3 (codes from the registry, no internals), ERR-5 (close
  * codes from the registry for the conditions it names).
  */
-import { closeCodeInfo } from '../../schemas/v1/index.js';
+import { closeCodeInfo, parseCloseReason } from '../../schemas/v1/index.js';
+import { paddedEcho } from './util.js';
+import type { CaseContext } from '../context.js';
 import type { CaseDef } from '../types.js';
+
+/**
+ * When a meta case runs without the cases it judges (a selection of its rule alone), it makes the
+ * server answer a little of everything first, so that it still has something to judge: a pong, a
+ * response, a failed response, a subscribe and a push, the three input errors, and the closes of
+ * AUTH-3 and AUTH-4 (and SESS-1 under the single policy).
+ */
+/**
+ * With `mooring test URL --server-cmd CMD` the URL is the controlled server, which the shutdown cases
+ * leave stopped: start it again before a meta case connects (the CLI stops it at the end).
+ */
+async function serverUp(ctx: CaseContext): Promise<void> {
+  const ctl = ctx.env.caps.serverControl;
+  if (ctl && !ctl.running() && new URL(ctl.url).host === new URL(ctx.env.url).host) await ctl.start();
+}
+
+async function exercise(ctx: CaseContext): Promise<void> {
+  // The server may be gone for good (stopped, not under the suite's control): nothing more to exercise.
+  await serverUp(ctx);
+  await exerciseOnce(ctx).catch((e: Error) => ctx.note(`could not exercise the server: ${e.message}`));
+}
+
+async function exerciseOnce(ctx: CaseContext): Promise<void> {
+  const c = await ctx.session(0);
+  await c.send({ type: 'ping' });
+  await c.next('pong');
+  const ch = ctx.channel();
+  await c.subscribe(ch);
+  await c.publish(ch, { meta: true });
+  await c.next('push', { where: (m) => m.channel === ch });
+  await c.request('no_such_action_meta');
+  for (const bad of ['not json', '{"type":"nope"}', Buffer.from('{}')]) {
+    await c.send(bad);
+    await c.next('error');
+  }
+  await ctx.sleep(100);
+  ctx.expectedCloses.push(4400, 4401, 4002);
+  const a = await ctx.connect();
+  await a.send({ type: 'ping' });
+  const b = await ctx.connect();
+  await b.send({ type: 'auth', token: 'mooring-conformance-not-a-token' });
+  await Promise.all([a.waitClose(ctx.waitMs), b.waitClose(ctx.waitMs)]);
+  if (ctx.params.sessionPolicy === 'single') {
+    await ctx.session(0);
+    await c.waitClose(ctx.waitMs);
+  }
+}
+
+/**
+ * ERR-6 covers every close reason, the hint-carrying ones most of all: when the run saw no 4429 (its
+ * rate cases were not selected) or no 1009, provoke one so that its reason is judged too. This runs
+ * last, so the user it rate-limits costs no other case anything.
+ */
+async function provokeCloses(ctx: CaseContext): Promise<void> {
+  await serverUp(ctx);
+  await provokeOnce(ctx).catch((e: Error) => ctx.note(`could not provoke closes: ${e.message}`));
+}
+
+async function provokeOnce(ctx: CaseContext): Promise<void> {
+  const seen = new Set(ctx.env.state.closes.filter((c) => c.frame && !c.byClient).map((c) => c.code));
+  const { maxPayloadBytes, rateLimit } = ctx.params;
+  if (!seen.has(1009) && maxPayloadBytes <= 16 * 1024 * 1024) {
+    ctx.expectedCloses.push(1009);
+    const c = await ctx.session(0);
+    await c.send(paddedEcho('meta-over', maxPayloadBytes + 1));
+    await c.waitClose(ctx.waitMs);
+  }
+  if (!seen.has(4429) && rateLimit.messages < 5000) {
+    ctx.expectedCloses.push(4429);
+    const i = ctx.tokens.length >= 2 ? 1 : 0;
+    const u = ctx.users[i]!;
+    await ctx.sleep(ctx.env.governor.clearInMs(u));
+    const c = await ctx.session(i);
+    ctx.env.governor.note(u, rateLimit.messages + 1);
+    for (let k = 0; k <= rateLimit.messages && c.isOpen; k++) c.sendNow({ type: 'ping' });
+    const seen4429 = await c.waitClose(ctx.waitMs);
+    ctx.env.governor.block(u, (seen4429 ? parseCloseReason(seen4429.reason).retryAfterMs ?? 0 : 0) + rateLimit.windowMs);
+  }
+}
 
 export const metaCases: CaseDef[] = [
   {
@@ -13,6 +94,9 @@ export const metaCases: CaseDef[] = [
     rules: ['VER-5'],
     phase: 'meta',
     async run(ctx) {
+      // Always: the run may not have made the server send every kind of message (a response, a push,
+      // an error), and each must be a JSON text frame.
+      await exercise(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'VER-5');
       for (const x of v.slice(0, 10)) ctx.finding('VER-5', `${x.caseId}: ${x.message}`);
       if (ctx.env.state.frames === 0) ctx.info('no frame was received during the run: select more cases to judge VER-5', 'VER-5');
@@ -25,6 +109,7 @@ export const metaCases: CaseDef[] = [
     rules: ['ERR-3'],
     phase: 'meta',
     async run(ctx) {
+      if (ctx.env.state.errorCodes.size === 0) await exercise(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'ERR-3');
       for (const x of v.slice(0, 10)) ctx.finding('ERR-3', `${x.caseId}: ${x.message}`);
       ctx.note(`codes seen: ${[...ctx.env.state.errorCodes.keys()].sort().join(', ') || 'none'}`);
@@ -36,6 +121,7 @@ export const metaCases: CaseDef[] = [
     rules: ['ERR-5'],
     phase: 'meta',
     async run(ctx) {
+      if (!ctx.env.state.closes.some((c) => c.frame && !c.byClient)) await exercise(ctx);
       const server = ctx.env.state.closes.filter((c) => c.frame && !c.byClient);
       const codes = new Map<number, string[]>();
       for (const c of server) codes.set(c.code, [...new Set([...(codes.get(c.code) ?? []), c.caseId])]);
@@ -55,6 +141,8 @@ export const metaCases: CaseDef[] = [
     rules: ['ERR-6'],
     phase: 'meta',
     async run(ctx) {
+      if (!ctx.env.state.closes.some((c) => c.frame && !c.byClient)) await exercise(ctx);
+      await provokeCloses(ctx);
       const v = ctx.env.state.violations.filter((x) => x.rule === 'ERR-6');
       for (const x of v.slice(0, 10)) ctx.finding('ERR-6', `${x.caseId}: ${x.message}`);
       const n = ctx.env.state.closes.filter((c) => c.frame && !c.byClient).length;

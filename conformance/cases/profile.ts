@@ -9,10 +9,13 @@ export const profileCases: CaseDef[] = [
     rules: ['CONF-1'],
     async run(ctx) {
       const c = await ctx.session(0);
-      for (const payload of [{ a: 1, b: [true, null, 'x'] }, [1, 2, 3], 'text', 0, null, { nested: { deep: { ok: 'é✓' } } }]) {
+      for (const payload of [{ a: 1, b: [true, null, 'x'] }, [1, 2, 3], 'text', 0, null, false, '', { nested: { deep: { ok: 'é✓' } } }]) {
         const r = await c.request('echo', payload);
-        ctx.check('CONF-1', r.success && JSON.stringify(r.data) === JSON.stringify(payload), `echo ${JSON.stringify(payload)} answered ${JSON.stringify(r).slice(0, 140)}`);
+        ctx.check('CONF-1', r.success && 'data' in r && JSON.stringify(r.data) === JSON.stringify(payload), `echo ${JSON.stringify(payload)} answered ${JSON.stringify(r).slice(0, 140)}`);
       }
+      // CONF-1.a: no payload, no data.
+      const r = await c.request('echo');
+      ctx.check('CONF-1', r.success && !('data' in r), `echo without a payload answered ${JSON.stringify(r).slice(0, 140)}, expected success without data`);
     },
   },
   {

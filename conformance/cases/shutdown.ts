@@ -6,6 +6,7 @@ import { parseCloseReason, DEFAULT_BACKOFF, type SessionParams } from '../../sch
 import type { CaseContext } from '../context.js';
 import type { Conn } from '../wire/conn.js';
 import type { CaseDef } from '../types.js';
+import { subscribeAnswer } from './util.js';
 import type { ServerControl } from '../server-control.js';
 
 /** The storm is at most this many clients (each a distinct user under sessionPolicy single). */
@@ -109,16 +110,25 @@ export const shutdownCases: CaseDef[] = [
       const { ctl, params } = await ready(ctx);
       const k = params.sessionPolicy === 'single' ? Math.min(8, ctl.tokens.length) : 8;
       const conns = await sessions(ctx, ctl, params, k, 's');
+      // SHUT-2.a: every connection, also one that has not authenticated yet.
+      const unauth = await ctx.connect({ url: ctl.url, label: 'unauth' });
       ctl.signal('SIGTERM');
+      const u = await unauth.waitClose(ctx.ms(15_000));
+      if (u?.code === 4408) ctx.note('the unauthenticated connection met its auth deadline before the shutdown closed it');
+      else if (u?.code === 1012) ctx.check('SHUT-2', /^service_restart;retry=\d{1,9}$/.test(u.reason), `the unauthenticated connection's close reason "${u.reason}", expected "service_restart;retry=<ms>"`);
+      else ctx.finding('SHUT-2', u ? `an unauthenticated connection was closed ${u.code}${u.frame ? '' : ' (no close frame)'} on SIGTERM, expected 1012` : 'an unauthenticated connection was not closed on SIGTERM');
       const hints: number[] = [];
       for (const c of conns) {
         const seen = await ctx.expectClose(c, 1012, { rule: 'SHUT-2', withinMs: ctx.ms(15_000) });
         if (seen?.code !== 1012) continue;
         const hint = parseCloseReason(seen.reason).retryAfterMs;
+        // SHUT-2.b: the reason is service_restart;retry=<ms>.
+        ctx.check('SHUT-2', /^service_restart;retry=\d{1,9}$/.test(seen.reason), `close reason "${seen.reason}", expected "service_restart;retry=<ms>"`);
         if (ctx.check('SHUT-2', hint !== undefined, `close reason "${seen.reason}" has no ;retry= hint`)) hints.push(hint!);
       }
       ctx.note(`${k} clients; retry hints ${hints.join(', ')} ms`);
-      if (hints.length >= 3) ctx.check('SHUT-3', new Set(hints).size > 1, `all ${hints.length} clients got the same retry hint (${hints[0]} ms)`);
+      // SHUT-3.a: spread over a window, not bunched: hints within 100 ms of each other are "at once".
+      if (hints.length >= 3) ctx.check('SHUT-3', Math.max(...hints) - Math.min(...hints) >= 100, `the ${hints.length} retry hints (${hints.join(', ')} ms) lie within ${Math.max(...hints) - Math.min(...hints)} ms: clients would reconnect at once`);
       else ctx.info(`only ${hints.length} hints seen: too few to judge the spread (supply more tokens)`, 'SHUT-3');
       const how = await ctl.waitExit(ctx.ms(15_000));
       ctx.note(`the process exited: ${how ?? 'not within 15 s'}`);
@@ -141,7 +151,8 @@ export const shutdownCases: CaseDef[] = [
       const chanOf = (i: number) => channels[i % channels.length]!;
       const tokenOf = (i: number) => ctl.tokens[params.sessionPolicy === 'single' ? i : i % ctl.tokens.length]!;
       const conns = await sessions(ctx, ctl, params, m, 'k');
-      await Promise.all(conns.map((c, i) => c.subscribe(chanOf(i))));
+      const before = await Promise.all(conns.map((c, i) => c.subscribe(chanOf(i))));
+      const refused: string[] = [];
       ctx.note(`${m} clients on ${channels.length} channels`);
       ctl.signal('SIGKILL');
       await ctl.waitExit(ctx.ms(10_000));
@@ -161,7 +172,12 @@ export const shutdownCases: CaseDef[] = [
             if (!r.conn) continue;
             try {
               await r.conn.auth(tokenOf(i));
-              await r.conn.subscribe(chanOf(i));
+              // As a client restores a subscription (SUB-10): with the last position it saw as since.
+              const ans = await subscribeAnswer(ctx, r.conn, chanOf(i), before[i]!.position);
+              if (ans.type !== 'subscribed') {
+                refused.push(`${r.conn.label}: ${JSON.stringify(ans).slice(0, 100)}`);
+                throw new Error('subscription not restored');
+              }
               return r.conn;
             } catch {
               if (r.conn.closed?.code === 1011) closes1011.push(r.conn.label);
@@ -175,6 +191,7 @@ export const shutdownCases: CaseDef[] = [
       ctx.note(`handshake answers during the storm: ${[...statuses].map(([s, n]) => `${s || 'refused'}×${n}`).join(', ')}`);
       ctx.check('SHUT-4', lost === 0, `${lost} of ${m} clients could not re-establish a session within 60 s`);
       ctx.check('SHUT-4', closes1011.length === 0, `${closes1011.length} connections closed with 1011`);
+      ctx.check('SHUT-4', refused.length === 0, `${refused.length} resubscribes after the restart were refused: ${refused.slice(0, 2).join('; ')}`);
       const bad = [...statuses.keys()].filter((s) => s >= 500 && s !== 503);
       ctx.check('SHUT-4', bad.length === 0, `handshakes answered HTTP ${bad.join(', ')}`);
       const live = back.filter((c): c is Conn => !!c);

@@ -23,10 +23,29 @@ export async function collectPushes(conn: Conn, channel: string, n: number, time
 }
 
 /** Sends a subscribe and returns the server's answer to it: its `subscribed`, or an `error`. */
-export async function subscribeAnswer(ctx: CaseContext, conn: Conn, channel: string): Promise<ServerMessage> {
-  await conn.send({ type: 'subscribe', channel });
+export async function subscribeAnswer(ctx: CaseContext, conn: Conn, channel: string, since?: Position): Promise<ServerMessage> {
+  await conn.send(since ? { type: 'subscribe', channel, since } : { type: 'subscribe', channel });
   const what = `an answer to subscribe ${JSON.stringify(channel.slice(0, 30))}`;
   return conn.waitFor((x) => x.type === 'error' || (x.type === 'subscribed' && x.channel === channel), ctx.waitMs, what);
+}
+
+/**
+ * Sends requests back to back, but never more than the advertised maxPendingRequests (LIMIT-5) at
+ * once: request i waits until request i - cap has its answer (a response, or an error naming it).
+ * Nothing is consumed, so the caller still reads every answer.
+ */
+export async function sendPipelined(ctx: CaseContext, conn: Conn, requests: { id: string }[], onSent?: (i: number) => Promise<void> | void): Promise<void> {
+  const cap = Math.max(1, ctx.params.maxPendingRequests ?? requests.length);
+  const answered = (id: string) => conn.received((m) => (m.type === 'response' || m.type === 'error') && 'requestId' in m && m.requestId === id).length > 0;
+  for (let i = 0; i < requests.length; i++) {
+    if (i >= cap) {
+      const id = requests[i - cap]!.id;
+      const until = Date.now() + ctx.waitMs;
+      while (!answered(id) && Date.now() < until && !conn.closed) await new Promise((r) => setTimeout(r, 5));
+    }
+    await conn.send({ type: 'request', ...requests[i]! });
+    await onSent?.(i);
+  }
 }
 
 export const posText = (p: Position | undefined) => (p ? `${p.epoch}/${p.offset}` : 'none');

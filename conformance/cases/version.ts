@@ -21,8 +21,11 @@ export const versionCases: CaseDef[] = [
     title: 'refuses with HTTP 400 a client offering only unknown subprotocols',
     rules: ['VER-3'],
     async run(ctx) {
-      const r = await ctx.tryConnect({ protocols: ['x-unknown.v9'] });
-      ctx.check('VER-3', r.status === 400, r.status === 101 ? `accepted the upgrade (selected "${r.conn!.protocol || 'none'}")` : `answered HTTP ${r.status || r.body}, expected 400`);
+      for (const protocols of [['x-unknown.v9'], ['x-unknown.v9', 'mooring.v2'], ['Mooring.v1']]) {
+        const r = await ctx.tryConnect({ protocols });
+        r.conn?.close();
+        ctx.check('VER-3', r.status === 400, r.status === 101 ? `offering ${protocols.join(', ')}: accepted the upgrade (selected "${r.conn!.protocol || 'none'}")` : `offering ${protocols.join(', ')}: answered HTTP ${r.status || r.body}, expected 400`);
+      }
     },
   },
   {
@@ -34,6 +37,8 @@ export const versionCases: CaseDef[] = [
       ctx.require('VER-4', r.status === 101, `refused a client with no subprotocol: HTTP ${r.status || r.body}`);
       const m = await r.conn!.auth(ctx.tokens[0]!);
       ctx.check('VER-4', m.protocol === SUBPROTOCOL, `authenticated.protocol is "${m.protocol}"`);
+      // VER-4.b: it speaks v1: requests are answered.
+      await ctx.expectAlive(r.conn!, 'VER-4', 'a connection that offered no subprotocol');
     },
   },
   {
@@ -46,6 +51,18 @@ export const versionCases: CaseDef[] = [
       const e = await c.next('error', { what: 'an error for the binary frame' });
       ctx.check('VER-6', e.code === 'binary_not_supported', `error code "${e.code}", expected binary_not_supported`);
       await ctx.expectAlive(c, 'VER-6', 'after a binary frame');
+      // VER-6.c: before authentication too (the auth deadline still runs).
+      const d = await ctx.connect();
+      d.sendNow(Buffer.from([0x00, 0x01, 0x02]));
+      const e2 = await d.next('error', { what: 'an error for a binary frame sent before auth' }).catch((err: Error) => err);
+      if (e2 instanceof Error) {
+        const t = ctx.params.authTimeoutMs;
+        if (d.closed?.code === 4408 && d.closed.atMs >= t - ctx.tolerance(t)) ctx.inconclusive('the auth deadline closed the connection before the answer');
+        ctx.finding('VER-6', `a binary frame before auth: ${e2.message}`);
+        return;
+      }
+      ctx.check('VER-6', e2.code === 'binary_not_supported', `a binary frame before auth answered error "${e2.code}", expected binary_not_supported`);
+      await d.auth(ctx.tokens[0]!).catch((err: Error) => ctx.finding('VER-6', `after a binary frame before auth the connection could not authenticate: ${err.message}`));
     },
   },
   {
@@ -63,6 +80,10 @@ export const versionCases: CaseDef[] = [
       const ch = ctx.channel();
       await c.send({ type: 'subscribe', channel: ch, x_future: 'y' });
       await c.next('subscribed', { where: (m) => m.channel === ch });
+      await c.send({ type: 'unsubscribe', channel: ch, x_future: [1, 2] });
+      await c.next('unsubscribed', { where: (m) => m.channel === ch, what: 'an unsubscribed to an unsubscribe with an unknown property' });
+      await c.send({ type: 'subscribe', channel: ch, since: { epoch: 'x-future-epoch', offset: 0, x_future: true } });
+      await c.next('subscribed', { where: (m) => m.channel === ch, what: 'a subscribed to a subscribe whose since has an unknown property' });
       ctx.check('VER-7', c.received((m) => m.type === 'error').length === 0, 'the server answered an error to a message with an unknown property');
     },
   },

@@ -19,7 +19,7 @@ describe('case registry and selection', () => {
     const ids = (sel: string[], ex: string[] = []) => selectCases(allCases(), sel, ex).map((c) => c.id);
     expect(ids(['SUB-8'])).toEqual(['sub.resume', 'hb.reset']);
     expect(ids(['hb.blackhole'])).toEqual(['hb.blackhole']);
-    expect(ids(['RATE'], ['RATE-3'])).toEqual(['restore.allowance', 'rate.within-limit', 'rate.flood']);
+    expect(ids(['RATE'], ['RATE-3'])).toEqual(['restore.allowance', 'rate.within-limit', 'rate.flood', 'rate.sliding']);
     const all = ids([]);
     const phaseOf = (id: string) => allCases().find((c) => c.id === id)!.phase ?? 'normal';
     const phases = all.map(phaseOf);

@@ -64,7 +64,7 @@ export class HandshakeRefused extends Error {
 type Inbound = { msg: ServerMessage; at: number; consumed: boolean };
 type Waiter = { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void };
 
-const STACK_LIKE = /\bat [^\s]+ \(|\.(?:js|ts|mjs|cjs|py|go|rb|java):\d+|Traceback|node_modules|\/home\/|\/usr\/|[A-Z]:\\|\bErrno\b|ECONNREFUSED|TypeError|ReferenceError|SyntaxError:/;
+const STACK_LIKE = /(?:^|[\s("'=:])\/(?:[\w.-]+\/)+[\w.-]+\.(?:py|js|ts|mjs|cjs|go|rb|java|rs|php|cs|c|cpp|h)\b|\bat [^\s]+ \(|\.(?:js|ts|mjs|cjs|py|go|rb|java):\d+|Traceback|node_modules|\/home\/|\/usr\/|[A-Z]:\\|\bErrno\b|ECONNREFUSED|TypeError|ReferenceError|SyntaxError:/;
 
 /** ERR-3: a text the server shows a client looks like it leaks internals. */
 export function looksInternal(text: string): boolean {

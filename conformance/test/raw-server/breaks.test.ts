@@ -131,6 +131,16 @@ const PROBES: { [K in BreakName]: Probe } = {
       return pushesBefore(c);
     },
   },
+  'reauth-new-session-id': {
+    run: async (s) => {
+      const c = await Client.connect(s.url);
+      c.send({ type: 'auth', token: 'T1' });
+      const first = await c.next((m) => m.type === 'authenticated');
+      c.send({ type: 'auth', token: 'T1' });
+      const again = await c.next((m) => m.type === 'authenticated');
+      return again.sessionId === first.sessionId ? 'same sessionId' : 'new sessionId';
+    },
+  },
   'accepts-expired-token': {
     run: async (s) => {
       const c = await Client.connect(s.url);
@@ -276,6 +286,15 @@ const PROBES: { [K in BreakName]: Probe } = {
       return (await closesWithin(c, 10)).startsWith('closed') ? 'closed' : 'open';
     },
   },
+  'heartbeat-no-close-frame': {
+    options: { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 40 },
+    run: async (s) => {
+      const c = await Client.connect(s.url, { autoPong: false });
+      c.send({ type: 'auth', token: 'T1' });
+      await c.next();
+      return closesWithin(c, 50);
+    },
+  },
   'no-pong': {
     run: async (s) => {
       const c = await Client.authed(s.url);
@@ -334,6 +353,19 @@ const PROBES: { [K in BreakName]: Probe } = {
       const b = await Client.authed(s.url);
       b.send({ type: 'ping' });
       return firstEvent(b);
+    },
+  },
+  'rate-limit-fixed-window': {
+    options: { rateLimit: { messages: 4, windowMs: 300 }, heartbeatIntervalMs: 50 },
+    run: async (s) => {
+      // One frame, 3 more 200 ms later, then 2 more 120 ms after those: 5 within 300 ms.
+      const a = await Client.authed(s.url);
+      a.send({ type: 'ping' });
+      await new Promise((r) => setTimeout(r, 200));
+      for (let i = 0; i < 3; i++) a.send({ type: 'ping' });
+      await new Promise((r) => setTimeout(r, 120));
+      for (let i = 0; i < 2; i++) a.send({ type: 'ping' });
+      return closesWithin(a, 3);
     },
   },
   // Sessions

@@ -49,6 +49,7 @@ export const BREAKS = {
   'no-token-expiry': { rules: ['AUTH-8'], description: 'Never sends token_expiring and never closes a session whose token expired.' },
   'reauth-switches-user': { rules: ['AUTH-9'], description: "An in-band auth with another user's valid token switches the session to that user instead of error user_mismatch." },
   'reauth-drops-subscriptions': { rules: ['AUTH-9'], description: 'An in-band re-auth of the same user drops the subscriptions of the connection.' },
+  'reauth-new-session-id': { rules: ['AUTH-9'], description: 'An in-band re-auth of the same user answers authenticated with a new sessionId.' },
   'accepts-expired-token': { rules: ['AUTH-11'], description: 'Authenticates an already expired token instead of closing with 4419.' },
   // Requests and responses
   'duplicate-response': { rules: ['REQ-1'], description: 'Sends every response twice.' },
@@ -71,6 +72,7 @@ export const BREAKS = {
   // Heartbeat
   'no-ws-ping': { rules: ['HB-1'], description: 'Never sends WebSocket ping frames (so it never detects half-open connections).' },
   'keeps-half-open': { rules: ['HB-1'], description: 'Sends ping frames but never ends a connection from which nothing arrives.' },
+  'heartbeat-no-close-frame': { rules: ['HB-1'], description: 'Ends a connection from which nothing arrived after a ping by dropping the TCP connection, without a 4001 close frame.' },
   'no-pong': { rules: ['HB-2'], description: 'Never answers a ping message.' },
   'requires-app-ping': { rules: ['HB-5'], description: 'Closes with 4001 an authenticated connection that sent no ping message within heartbeatIntervalMs + heartbeatTimeoutMs.' },
   // Rate limiting
@@ -79,6 +81,7 @@ export const BREAKS = {
   'rate-limit-no-retry-hint': { rules: ['RATE-1'], description: 'Closes with 4429 and reason "rate_limited" without a retry hint.' },
   'rate-limit-off-by-one': { rules: ['RATE-2'], description: 'Closes at the messages-th message of a window instead of the (messages+1)-th.' },
   'rate-limit-per-connection': { rules: ['RATE-3'], description: 'Counts per connection: reconnecting resets the count.' },
+  'rate-limit-fixed-window': { rules: ['RATE-1'], description: 'Counts in a fixed window that starts at the first frame after the previous window ended, instead of a sliding window.' },
   // Sessions
   'no-session-replace': { rules: ['SESS-1'], description: 'With sessionPolicy single, a new session leaves the older one open.' },
   'session-replace-wrong-code': { rules: ['SESS-1'], description: 'Closes the replaced session with 1000 instead of 4002.' },
@@ -475,7 +478,10 @@ export async function startRawServer(options: RawServerOptions = {}): Promise<Ra
       stamps = userTimestamps.get(conn.userId) ?? [];
       userTimestamps.set(conn.userId, stamps);
     }
-    while (stamps.length > 0 && stamps[0]! <= now - windowMs) stamps.shift();
+    if (brk === 'rate-limit-fixed-window') {
+      // A fixed window: the count resets once windowMs have passed since the window's first frame.
+      if (stamps.length > 0 && stamps[0]! <= now - windowMs) stamps.length = 0;
+    } else while (stamps.length > 0 && stamps[0]! <= now - windowMs) stamps.shift();
     stamps.push(now);
     const limit = brk === 'rate-limit-off-by-one' ? Math.max(1, messages - 1) : messages;
     if (stamps.length <= limit) return false;
@@ -503,7 +509,7 @@ export async function startRawServer(options: RawServerOptions = {}): Promise<Ra
       conn.ws.ping();
       if (brk === 'keeps-half-open' || conn.timers.pingDeadline) return;
       conn.timers.pingDeadline = setTimeout(() => {
-        closeConn(conn, CLOSE.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
+        if (brk !== 'heartbeat-no-close-frame') closeConn(conn, CLOSE.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
         conn.ws.terminate();
       }, params.heartbeatTimeoutMs);
     }, params.heartbeatIntervalMs);
@@ -571,6 +577,7 @@ export async function startRawServer(options: RawServerOptions = {}): Promise<Ra
         return;
       }
       if (brk === 'reauth-drops-subscriptions') conn.subs.clear();
+      if (brk === 'reauth-new-session-id') conn.sessionId = randomUUID();
       conn.userId = entry.userId;
       conn.tokenExpiresAt = expiresAt;
       scheduleExpiry(conn);
