@@ -33,7 +33,7 @@ exist. A failure prints one line with the cause and the fix, and exits 2.
 
 Cases that mostly wait on server timers (heartbeat, auth deadline, rate windows)
 run concurrently, each on users of its own: give their tokens with --tokens-file
-(the preflight says how many it needs; with too few they run in turn). Against a
+(the preflight says how many it needs; with too few they share lanes). Against a
 server on production timings (25 s heartbeat) a run takes about 2 minutes with
 enough tokens, 6 or more without. A case running longer than 10 s prints a
 progress line.

@@ -152,7 +152,12 @@ export class CaseContext implements WireHost {
 
   // --- connections ------------------------------------------------------------------------------
 
-  /** Opens a connection (not authenticated). Throws HandshakeRefused when the upgrade is refused. */
+  /**
+   * Opens a connection (not authenticated). Throws HandshakeRefused when the upgrade is refused.
+   * Its first `auth` is never held by the rate governor (only frames after authentication count), but
+   * paced frames the case sends meanwhile on other connections may be: authenticate soon after
+   * opening (`session` does), or the server's AUTH-2 deadline closes the connection, rightly.
+   */
   async connect(opts: ConnectOptions = {}): Promise<Conn> {
     const adapt = this.env.adapt ?? {};
     const o: ConnectOptions = {

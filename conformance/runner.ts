@@ -292,25 +292,44 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
     }
     checkDistinctUsers([...main.map((tk, i) => ({ label: tk.label, userId: users[i]! })), ...pooled]);
     for (const p of pooled) userOfToken.set(p.token, p.userId);
-    let k = 0;
     const sequential: CaseDef[] = [];
-    for (const c of wanted) {
-      const n = usersFor(c);
-      if (k + n <= pooled.length) {
-        const mine = pooled.slice(k, k + n);
-        k += n;
-        lanes.push({ cases: [c], tokens: mine.map((x) => x.token), users: mine.map((x) => x.userId) });
-      } else sequential.push(c);
+    const user = (x: { token: string; userId: string }[]) => ({ tokens: x.map((y) => y.token), users: x.map((y) => y.userId) });
+    if (pooled.length >= need) {
+      // Enough users: every timer-bound case on a lane of its own.
+      let k = 0;
+      for (const c of wanted) {
+        const mine = pooled.slice(k, (k += usersFor(c)));
+        lanes.push({ cases: [c], ...user(mine) });
+      }
+    } else {
+      // Too few: lanes of two users (and one of one), each running its cases in turn, longest first
+      // onto the least loaded lane; on each lane the rate cases last (they use up the window).
+      const workers: { cases: CaseDef[]; load: number; of: typeof pooled }[] = [];
+      for (let i = 0; i + 1 < pooled.length; i += 2) workers.push({ cases: [], load: 0, of: pooled.slice(i, i + 2) });
+      if (pooled.length % 2) workers.push({ cases: [], load: 0, of: pooled.slice(-1) });
+      for (const c of wanted) {
+        const fit = workers.filter((w) => w.of.length >= usersFor(c)).sort((x, y) => x.load - y.load)[0];
+        if (!fit) sequential.push(c);
+        else {
+          fit.cases.push(c);
+          fit.load += est(c);
+        }
+      }
+      const last = (c: CaseDef) => (c.phase === 'rate' ? 1 : 0);
+      for (const w of workers) if (w.cases.length) lanes.push({ cases: [...w.cases].sort((x, y) => last(x) - last(y)), ...user(w.of) });
     }
     if (wanted.length) {
-      const from = caps.mintToken ? `${k} minted users` : `${k} users of --tokens-file`;
-      if (!sequential.length) say(`${plural(lanes.length, 'timer-bound case')} ${lanes.length === 1 ? 'runs' : 'run'} concurrently, each on users of its own (${from})`);
+      const used = lanes.reduce((n, l) => n + l.users.length, 0);
+      const from = caps.mintToken ? `${used} minted users` : `${used} users of --tokens-file`;
+      const inLanes = lanes.reduce((n, l) => n + l.cases.length, 0);
+      if (pooled.length >= need) say(`${plural(inLanes, 'timer-bound case')} ${inLanes === 1 ? 'runs' : 'run'} concurrently, each on users of its own (${from})`);
       else {
         const more = need - pooled.length;
+        const shared = lanes.length ? `${plural(inLanes, 'timer-bound case')} ${inLanes === 1 ? 'runs' : 'run'} on ${plural(lanes.length, 'concurrent lane')} (${from}), in turn on each lane` : '';
+        const alone = sequential.length ? `${lanes.length ? `${sequential.length} more` : plural(sequential.length, 'timer-bound case')} ${sequential.length === 1 ? 'runs' : 'run'} in turn with the other cases (${sequential.map((c) => c.id).join(', ')})` : '';
         say(
-          `${lanes.length ? `${plural(lanes.length, 'timer-bound case')} ${lanes.length === 1 ? 'runs' : 'run'} concurrently (${from}); ` : ''}${sequential.length}${lanes.length ? ' more' : ' timer-bound'} ${sequential.length === 1 ? 'runs' : 'run'} in turn for want of tokens: ` +
-            `add ${plural(more, 'token')} of distinct users to --tokens-file (${pooled.length ? `it gave ${pooled.length} beyond --token/--token2` : 'lines beyond the two users of --token/--token2'}; e.g. mooring token create --count ${need + 2}) ` +
-            `to run them concurrently too: ${sequential.map((c) => c.id).join(', ')}`,
+          `${[shared, alone].filter(Boolean).join('; ')}. For the fastest run (each on users of its own) add ${plural(more, 'token')} of distinct users to --tokens-file ` +
+            `(${pooled.length ? `it gave ${pooled.length} beyond --token/--token2` : 'lines beyond the two users of --token/--token2'}; e.g. mooring token create --count ${need + 2})`,
         );
       }
     } else if (opts.concurrent === false) say('concurrency off: every case runs in turn');

@@ -14,8 +14,18 @@ import type { CaseDef } from '../types.js';
  * response, a failed response, a subscribe and a push, the three input errors, and the closes of
  * AUTH-3 and AUTH-4 (and SESS-1 under the single policy).
  */
+/**
+ * With `mooring test URL --server-cmd CMD` the URL is the controlled server, which the shutdown cases
+ * leave stopped: start it again before a meta case connects (the CLI stops it at the end).
+ */
+async function serverUp(ctx: CaseContext): Promise<void> {
+  const ctl = ctx.env.caps.serverControl;
+  if (ctl && !ctl.running() && new URL(ctl.url).host === new URL(ctx.env.url).host) await ctl.start();
+}
+
 async function exercise(ctx: CaseContext): Promise<void> {
-  // The server may be gone (a shutdown case stopped it): then there is nothing more to exercise.
+  // The server may be gone for good (stopped, not under the suite's control): nothing more to exercise.
+  await serverUp(ctx);
   await exerciseOnce(ctx).catch((e: Error) => ctx.note(`could not exercise the server: ${e.message}`));
 }
 
@@ -51,6 +61,7 @@ async function exerciseOnce(ctx: CaseContext): Promise<void> {
  * last, so the user it rate-limits costs no other case anything.
  */
 async function provokeCloses(ctx: CaseContext): Promise<void> {
+  await serverUp(ctx);
   await provokeOnce(ctx).catch((e: Error) => ctx.note(`could not provoke closes: ${e.message}`));
 }
 

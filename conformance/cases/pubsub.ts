@@ -191,7 +191,8 @@ export const pubsubCases: CaseDef[] = [
     rules: ['SUB-6'],
     needs: ['tokens:2'],
     async run(ctx) {
-      const n = Math.min(20, Math.max(3, ctx.params.rateLimit.messages - 6));
+      // Pipelined, so never more than maxPendingRequests at once: a server may refuse the rest (LIMIT-5).
+      const n = Math.min(20, Math.max(3, ctx.params.rateLimit.messages - 6), ctx.params.maxPendingRequests ?? Infinity);
       const ch = ctx.channel();
       const c = await ctx.session(0);
       const pub = await ctx.session(1);
@@ -357,7 +358,8 @@ export const pubsubCases: CaseDef[] = [
       const ch = ctx.channel();
       const pub = await ctx.session(1);
       const c = await ctx.session(0);
-      const n = Math.min(12, Math.max(4, ctx.params.rateLimit.messages - 8));
+      // Pipelined, so never more than maxPendingRequests at once: a server may refuse the rest (LIMIT-5).
+      const n = Math.min(12, Math.max(4, ctx.params.rateLimit.messages - 8), ctx.params.maxPendingRequests ?? Infinity);
       // Publishes race the subscribe: whatever order the server picks, SUB-11 must hold (the wire
       // toolkit checks every push against the last subscribed of its channel).
       await sendPipelined(ctx, pub, Array.from({ length: n }, (_, i) => ({ id: `p${i}`, action: 'publish', payload: { channel: ch, data: i } })), async (i) => {

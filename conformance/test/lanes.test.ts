@@ -60,17 +60,26 @@ describe('lanes', () => {
     expect(lines[1]).toBe('2 timer-bound cases run concurrently, each on users of its own (4 minted users)');
   });
 
-  it('--tokens-file users: too few tokens, the rest run in turn and the preflight says how many more', async () => {
+  it('--tokens-file users: with too few tokens the timer-bound cases share lanes (in turn on each), and the preflight says how many more', async () => {
     const seen = new Map<string, { users: string[]; from: number; to: number; closed?: number }>();
     const cases = [holder('t.main', 100, undefined, seen), holder('t.long', 400, 'own', seen), holder('t.short', 200, 'own', seen)];
     const lines: string[] = [];
     const r = await runSuite({ url: ref.url, tokens: tokens.slice(0, 2), cases, caps: { extraTokens: tokens.slice(2, 5) }, onPreflight: (l) => lines.push(l) });
     expect(r.cases.every((c) => c.outcome === 'pass')).toBe(true);
-    // 3 extra tokens: one lane of two users (the longest case first); the other case runs in turn.
+    // 3 extra tokens: a lane of two users (both cases need two: in turn, longest first) and one of one.
     expect(seen.get('t.long')!.users).toEqual(['l-c', 'l-d']);
-    expect(seen.get('t.short')!.users).toEqual(['l-a', 'l-b']);
+    expect(seen.get('t.short')!.users).toEqual(['l-c', 'l-d']);
+    expect(seen.get('t.short')!.from).toBeGreaterThanOrEqual(seen.get('t.long')!.to);
     expect(lines.slice(1)).toEqual([
-      '1 timer-bound case runs concurrently (2 users of --tokens-file); 1 more runs in turn for want of tokens: add 1 token of distinct users to --tokens-file (it gave 3 beyond --token/--token2; e.g. mooring token create --count 6) to run them concurrently too: t.short',
+      '2 timer-bound cases run on 1 concurrent lane (2 users of --tokens-file), in turn on each lane. For the fastest run (each on users of its own) add 1 token of distinct users to --tokens-file (it gave 3 beyond --token/--token2; e.g. mooring token create --count 6)',
+    ]);
+    // No extra token: they run in turn with the others, on users 0 and 1.
+    const none: string[] = [];
+    const r2 = await runSuite({ url: ref.url, tokens: tokens.slice(0, 2), cases, onPreflight: (l) => none.push(l) });
+    expect(r2.cases.every((c) => c.outcome === 'pass')).toBe(true);
+    expect(seen.get('t.short')!.users).toEqual(['l-a', 'l-b']);
+    expect(none.slice(1)).toEqual([
+      '2 timer-bound cases run in turn with the other cases (t.long, t.short). For the fastest run (each on users of its own) add 4 tokens of distinct users to --tokens-file (lines beyond the two users of --token/--token2; e.g. mooring token create --count 6)',
     ]);
   });
 

@@ -23,8 +23,8 @@ describe('mutation run bookkeeping', () => {
     expect(scoreSection([], '2026-01-01')).toMatch(/^<!-- BEGIN GENERATED mutation-score -->[\s\S]*<!-- END GENERATED mutation-score -->$/);
   });
 
-  it('VER-5 mutants also run the cases that make the server send pongs', () => {
-    expect(selectionForRule('VER-5')).toEqual(['VER-5', 'HB-2']);
+  it('mutants of the rules judged across the run (meta cases) run the whole suite; others the cases citing their rule', () => {
+    for (const r of ['VER-5', 'ERR-3', 'ERR-5', 'ERR-6']) expect(selectionForRule(r)).toEqual([]);
     expect(selectionForRule('AUTH-2')).toEqual(['AUTH-2']);
   });
 });

@@ -38,10 +38,15 @@ export interface MutantResult {
   ms: number;
 }
 
-/** The cases to run for a mutant: those citing its rule (VER-5 is judged across the run from the pongs of HB-2, as for the raw server's breaks). */
+/**
+ * The cases to run for a mutant: those citing its rule. A rule judged across the whole run by a meta
+ * case (VER-5 frames, ERR-3 error codes, ERR-5 close codes, ERR-6 close reasons) is judged on what the
+ * other cases make the server send, so its mutants run the whole suite (an empty selection).
+ */
 export function selectionForRule(rule: string): string[] {
-  return rule === 'VER-5' ? ['VER-5', 'HB-2'] : [rule];
+  return META_RULES.has(rule) ? [] : [rule];
 }
+const META_RULES = new Set(allCases().filter((c) => c.phase === 'meta').flatMap((c) => c.rules));
 
 /**
  * Server configurations a mutant is tried under, in order, until one catches it: the defaults
