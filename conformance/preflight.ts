@@ -23,6 +23,17 @@ export class SetupError extends Error {
   }
 }
 
+/**
+ * The preflight met a broken rule, not a setup mistake: the server speaks Mooring and answered
+ * `authenticated`, but without usable params (AUTH-5). No case can run without them, so this is
+ * the run's one verdict: a fail charged to the rule (exit 1), never a setup error (exit 2).
+ */
+export class PreflightViolation extends Error {
+  constructor(readonly rule: string, message: string) {
+    super(message);
+  }
+}
+
 /** How the run's connections adapt to a server that refuses the suite's default handshake. */
 export type Adapt = { noSubprotocol?: boolean; origin?: string };
 
@@ -199,7 +210,7 @@ export async function firstContact(url: string, first: SourcedToken, timeoutMs: 
   }
   if (a.kind !== 'authenticated') throw refusal(a, url, first.label, timeoutMs);
   const bad = paramsProblem(a.msg);
-  if (bad) throw new SetupError(`the server's "authenticated" has ${bad}: the suite adapts every timing to the advertised params (AUTH-5), so it cannot run`);
+  if (bad) throw new PreflightViolation('AUTH-5', `the server's "authenticated" has ${bad}: AUTH-5 requires the session params, and the suite adapts every timing to them, so no other case can run`);
   return { adapt, msg: a.msg };
 }
 

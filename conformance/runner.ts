@@ -3,7 +3,7 @@
  * connections and a time limit derived from those params, grades it and builds the report.
  */
 import type { AuthenticatedMessage, SessionParams } from '../schemas/v1/index.js';
-import { SetupError, checkDistinctUsers, checkProfile, checkTcp, checkToken, checkUrl, firstContact, type SourcedToken } from './preflight.js';
+import { PreflightViolation, SetupError, checkDistinctUsers, checkProfile, checkTcp, checkToken, checkUrl, firstContact, type SourcedToken } from './preflight.js';
 import { CaseContext, SkipCase, AbortCase, InconclusiveCase, type Capabilities, type RunState, type SuiteEnv } from './context.js';
 import { RateGovernor } from './wire/governor.js';
 import { ProfileError } from './wire/conn.js';
@@ -188,6 +188,16 @@ function setupReport(opts: RunOptions, startedAt: Date, message: string, params:
   return { ...buildReport(opts, params, startedAt, []), failed: true, setupError: message, preflight };
 }
 
+/** A rule broken in the preflight (AUTH-5 without usable params): one failed case, exit code 1. */
+function violationReport(opts: RunOptions, startedAt: Date, v: PreflightViolation, preflight: string[]): SuiteReport {
+  const c: CaseResult = {
+    id: 'preflight.authenticated', title: 'answers auth with authenticated carrying the session params the suite adapts to', area: areaOf(v.rule), rules: [v.rule], level: levelOf([v.rule]),
+    outcome: 'fail', detail: `${v.rule}: ${v.message}`, findings: [{ rule: v.rule, grade: 'fail', message: v.message }], notes: [],
+    closes: { seen: [] }, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime(), transcript: [],
+  };
+  return { ...buildReport(opts, null, startedAt, [c]), preflight };
+}
+
 /** The exit code of `mooring test`: 0 pass, 1 conformance failure, 2 usage or setup error. */
 export function exitCodeOf(r: SuiteReport): 0 | 1 | 2 {
   return r.setupError !== undefined ? 2 : r.failed ? 1 : 0;
@@ -245,6 +255,7 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
     );
   } catch (e) {
     if (e instanceof SetupError) return setupReport(opts, startedAt, e.message, null, log);
+    if (e instanceof PreflightViolation) return violationReport(opts, startedAt, e, log);
     throw e;
   }
   const state: RunState = { frames: 0, closes: [], errorCodes: new Map(), violations: [] };

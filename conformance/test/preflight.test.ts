@@ -89,6 +89,22 @@ describe('preflight: setup errors are not verdicts', () => {
     }
   });
 
+  it('AUTH-5: a Mooring server whose authenticated carries no usable params fails AUTH-5 (exit 1), it is no setup error', async () => {
+    const broken = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (p) => (p.has('mooring.v1') ? 'mooring.v1' : false) });
+    broken.on('connection', (ws) => ws.on('message', () => ws.send(JSON.stringify({ type: 'authenticated', userId: 'u', sessionId: 's', protocol: 'mooring.v1', params: { heartbeatIntervalMs: '25000' } }))));
+    await new Promise((r) => broken.once('listening', r));
+    try {
+      const r = await runSuite({ url: `ws://127.0.0.1:${(broken.address() as net.AddressInfo).port}/ws`, tokens: ['t'], select: conf1 });
+      expect(r.setupError).toBeUndefined();
+      expect(exitCodeOf(r)).toBe(1);
+      expect(r.cases.map((c) => [c.id, c.outcome])).toEqual([['preflight.authenticated', 'fail']]);
+      expect(r.rules.find((x) => x.id === 'AUTH-5')?.outcome).toBe('fail');
+      expect(r.cases[0]!.detail).toMatch(/^AUTH-5: the server's "authenticated" has params\.heartbeatIntervalMs is "25000"/);
+    } finally {
+      await new Promise((r) => broken.close(r));
+    }
+  });
+
   it('a server without the conformance profile: the actions it lacks, and how to offer them', async () => {
     const bare = await startServer({ port: 0, tokensFile: ':memory:', logger: false, testActions: false });
     try {
