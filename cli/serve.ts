@@ -30,6 +30,15 @@ Options (default in brackets):
   --max-buffered BYTES          outbound buffer per connection before closing 4509 [${d.maxBufferedBytes}]
   --max-pending-requests N      requests pending per connection, beyond gets error too_many_requests [${d.maxPendingRequests}]
   --history-size N              pushes kept per channel for resume [${d.historySize}]
+  --history-bytes BYTES         bytes of pushed data kept per channel for resume (LIMIT-7) [${d.historyBytes}]
+  --max-history-bytes BYTES     bytes of history kept over all channels (LIMIT-7) [${d.maxHistoryBytes}]
+  --restore-allowance N         subscribes after authenticated not counted by the rate limit (RATE-4)
+                                [the larger of ${d.restoreAllowance} and --max-subscriptions]
+  --max-depth N                 deepest nesting of an inbound message, deeper gets too_deep (LIMIT-6) [${d.maxDepth}]
+  --pre-auth-frames N           data frames before auth, one more closes 4400 (LIMIT-8) [${d.preAuthFrames}]
+  --pre-auth-bytes BYTES        bytes before auth, more closes 4400 (LIMIT-8) [${d.preAuthBytes}]
+  --max-fragments N             fragments of one message, more closes 1009 (LIMIT-8) [${d.maxFragments}]
+  --headers-timeout DUR         drop a request whose headers take longer (LIMIT-9) [${secs(d.headersTimeoutMs)}]
   --session-policy single|multiple  single: a new session closes the user's older one [${d.sessionPolicy}]
   --max-connections-per-ip N    WebSocket connections per client IP, beyond gets HTTP 429 [${d.maxConnectionsPerIp}]
   --allow-origin ORIGIN         allow this exact Origin (repeatable) [none; same origin always allowed]
@@ -53,6 +62,9 @@ export function parseServeArgs(argv: string[]): ServerOptions {
       'request-timeout': { type: 'string' }, 'rate-limit': { type: 'string' }, 'max-payload': { type: 'string' },
       'max-subscriptions': { type: 'string' }, 'max-buffered': { type: 'string' },
       'max-pending-requests': { type: 'string' }, 'history-size': { type: 'string' },
+      'history-bytes': { type: 'string' }, 'max-history-bytes': { type: 'string' }, 'restore-allowance': { type: 'string' },
+      'max-depth': { type: 'string' }, 'pre-auth-frames': { type: 'string' }, 'pre-auth-bytes': { type: 'string' },
+      'max-fragments': { type: 'string' }, 'headers-timeout': { type: 'string' },
       'session-policy': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
       'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
@@ -70,7 +82,10 @@ export function parseServeArgs(argv: string[]): ServerOptions {
     rateLimit: v['rate-limit'] === undefined ? undefined : parseRate(v['rate-limit'], '--rate-limit'),
     maxPayloadBytes: int('max-payload', 1), maxSubscriptions: int('max-subscriptions', 1), maxBufferedBytes: int('max-buffered', 1),
     maxPendingRequests: int('max-pending-requests', 1),
-    historySize: int('history-size'), sessionPolicy: policy, maxConnectionsPerIp: int('max-connections-per-ip', 1),
+    historySize: int('history-size'), historyBytes: int('history-bytes', 1), maxHistoryBytes: int('max-history-bytes', 1),
+    restoreAllowance: int('restore-allowance'), maxDepth: int('max-depth', 2), preAuthFrames: int('pre-auth-frames', 1),
+    preAuthBytes: int('pre-auth-bytes', 1), maxFragments: int('max-fragments', 1), headersTimeoutMs: dur('headers-timeout'),
+    sessionPolicy: policy, maxConnectionsPerIp: int('max-connections-per-ip', 1),
     allowedOrigins: v['allow-origin'], allowSameOrigin: v['no-same-origin'] ? false : undefined,
     allowTokenInUrl: v['allow-token-in-url'] || undefined, tokenWarningMs: dur('token-warning'),
     shutdownSpreadMs: dur('shutdown-spread'), testActions: v['no-test-actions'] ? false : undefined,

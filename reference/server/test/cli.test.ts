@@ -80,3 +80,20 @@ describe('mooring CLI', () => {
     expect((await runToEnd(['serve', '--port', 'abc'], ROOT)).code).toBe(2);
   });
 });
+
+describe('mooring serve: the revision 1.2 limits are flags too', () => {
+  it('RATE-4, LIMIT-6, LIMIT-7, LIMIT-8, LIMIT-9: each flag reaches the server options and the advertised params', async () => {
+    const { parseServeArgs } = await import('../../../cli/serve.js');
+    const { startServer } = await import('../index.js');
+    const o = parseServeArgs(['--port', '0', '--tokens-file', ':memory:', '--quiet', '--restore-allowance', '150', '--max-depth', '16', '--history-bytes', '200000',
+      '--max-history-bytes', '9000000', '--pre-auth-frames', '4', '--pre-auth-bytes', '4096', '--max-fragments', '8', '--headers-timeout', '2s']);
+    expect(o).toMatchObject({ restoreAllowance: 150, maxDepth: 16, historyBytes: 200_000, maxHistoryBytes: 9_000_000, preAuthFrames: 4, preAuthBytes: 4096, maxFragments: 8, headersTimeoutMs: 2000 });
+    expect(() => parseServeArgs(['--max-depth', '1'])).toThrow(/--max-depth/);
+    const server = await startServer(o);
+    try {
+      expect(server.params).toMatchObject({ restoreAllowance: 150, maxDepth: 16, historyBytes: 200_000 });
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
