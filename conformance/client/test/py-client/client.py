@@ -329,7 +329,6 @@ class Client:
                 create_protocol=Proto)
         except Exception as e:
             log("connect failed:", type(e).__name__, e)
-            self.fail_unsent("disconnected")
             return (None, None, "reconnect", True)
         conn = Conn(ws)
         self.conn = conn
@@ -606,11 +605,6 @@ class Client:
                 if BREAK == "resend_inflight" and p["sent"]:
                     self.resend.append(p["msg"])
                 self.settle(rid, {"ok": False, "code": "disconnected", "message": "connection ended"})
-
-    def fail_unsent(self, code):
-        for rid, p in list(self.pending.items()):
-            if p["conn"] is None:
-                pass  # not bound to any connection yet: waits for the next session (or its timeout)
 
     def fail_all(self, code):
         for rid in list(self.pending):
