@@ -46,6 +46,8 @@ RECONNECT_NOW_JITTER_MS = 300
 def close_class(code):
     if BREAK == "reconnect_after_4002" and code == 4002:
         return "reconnect"
+    if BREAK == "reconnect_after_4401" and code == 4401:
+        return "reconnect"
     if code in STOP_CODES:
         return "stop"
     if code == 1012:
@@ -121,10 +123,24 @@ def valid_params(p):
     return True
 
 
+KNOWN_PROPS = {
+    "authenticated": {"type", "userId", "sessionId", "protocol", "params", "userChannel", "server"},
+    "response": {"type", "requestId", "success", "data", "error"},
+    "subscribed": {"type", "channel", "position", "resume", "replayed"},
+    "unsubscribed": {"type", "channel"},
+    "push": {"type", "channel", "data", "position", "ts", "replay"},
+    "pong": {"type", "ts"},
+    "token_expiring": {"type", "expiresAt"},
+    "error": {"type", "code", "message", "requestId", "channel"},
+}
+
+
 def valid_message(m):
     """Structural check of a server message against the schema (the parts a client relies on)."""
     if not isinstance(m, dict) or not isinstance(m.get("type"), str):
         return False
+    if BREAK == "strict_unknown_props" and m["type"] in KNOWN_PROPS and set(m) - KNOWN_PROPS[m["type"]]:
+        return False  # the broken variant refuses messages with properties it does not know
     t = m["type"]
     if t == "authenticated":
         return (isinstance(m.get("userId"), str) and len(m["userId"]) <= 256
@@ -203,6 +219,7 @@ class Client:
         self.pending = {}       # id -> {"ref", "handle", "conn", "sent"}
         self.req_seq = 0
         self.resend = []        # only used by the resend_inflight break
+        self.late = {}          # only used by the deliver_late_response break
         self.conn = None
         self.connecting = False
         self.closed = False
@@ -301,7 +318,7 @@ class Client:
                 if hint is not None:
                     delay = max(delay, hint)
                 self.attempt += 1
-            if klass == "refresh_token":
+            if klass == "refresh_token" and BREAK != "stale_token_after_4419":
                 need_token = True
                 self.token_reason = "expired"
             emit({"event": "state", "state": "reconnecting", "code": code, "reason": reason,
@@ -334,7 +351,8 @@ class Client:
         self.conn = conn
 
         def rx():
-            conn.last_rx = time.monotonic()
+            if BREAK != "pong_only_liveness":
+                conn.last_rx = time.monotonic()
         ws.on_rx = rx
         if self.closed:
             await self.close_conn(conn, 1000, "normal_closure")
@@ -396,11 +414,15 @@ class Client:
     async def on_frame(self, conn, raw):
         if not isinstance(raw, str):
             log("ignored binary frame")
+            if BREAK == "close_on_invalid_frame":
+                await self.close_conn(conn, 1000, "normal_closure", klass="reconnect")
             return
         try:
             m = json.loads(raw)
         except Exception:
             log("ignored non-JSON frame")
+            if BREAK == "close_on_invalid_frame":
+                await self.close_conn(conn, 1000, "normal_closure", klass="reconnect")
             return
         if not valid_message(m):
             if isinstance(m, dict) and m.get("type") == "authenticated":
@@ -410,6 +432,8 @@ class Client:
                 await self.close_conn(conn, 1000, "normal_closure", klass="reconnect")
                 return
             log("ignored invalid frame:", raw[:200])
+            if BREAK == "close_on_invalid_frame":
+                await self.close_conn(conn, 1000, "normal_closure", klass="reconnect")
             return
         t = m["type"]
         if t == "authenticated":
@@ -422,15 +446,18 @@ class Client:
             self.on_subscribed(m)
         elif t == "push":
             self.on_push(m)
-        elif t == "unsubscribed" or t == "pong":
+        elif t == "pong":
+            if BREAK == "pong_only_liveness":
+                conn.last_rx = time.monotonic()
+        elif t == "unsubscribed":
             pass
         elif t == "token_expiring":
             if BREAK != "ignore_token_expiring":
                 conn.tasks.append(asyncio.ensure_future(self.refresh_in_band(conn)))
         elif t == "error":
             emit({"event": "server_error", "code": m["code"], "message": m["message"]})
-            rid = m.get("requestId")
-            if m["code"] == "too_many_requests" and rid in self.pending:
+            rid, p = self.find_pending(m.get("requestId"), conn)
+            if m["code"] == "too_many_requests" and p is not None:
                 self.settle(rid, {"ok": False, "code": "too_many_requests", "message": m["message"]})
 
     async def on_authenticated(self, conn, m):
@@ -498,10 +525,23 @@ class Client:
         emit({"event": "push", "channel": ch, "data": m["data"], "position": s["last"],
               "replay": m.get("replay") is True})
 
+    def find_pending(self, wire_id, conn):
+        for rid, p in self.pending.items():
+            if p["msg"]["id"] == wire_id and p["conn"] is conn and p["sent"]:
+                return rid, p
+        return None, None
+
     def on_response(self, conn, m):
-        rid = m["requestId"]
-        p = self.pending.get(rid)
-        if p is None or p["conn"] is not conn:
+        rid, p = self.find_pending(m["requestId"], conn)
+        if p is None:
+            late = self.late.pop(m["requestId"], None)
+            if late is not None and BREAK == "deliver_late_response":
+                ev = {"event": "response", "ref": late, "ok": bool(m["success"])}
+                if m["success"]:
+                    ev["data"] = m.get("data")
+                else:
+                    ev.update(code=m["error"]["code"], message=m["error"]["message"])
+                emit(ev)
             return  # late (after its timeout) or unknown: dropped (REQ-5)
         if m["success"]:
             self.settle(rid, {"ok": True, "data": m.get("data")})
@@ -534,9 +574,14 @@ class Client:
         timeout = self.params["heartbeatTimeoutMs"] / 1000
 
         def check():
+            if BREAK == "no_pong_timeout":
+                return
             if conn.local_close is None and conn.last_rx < sent_at and self.conn is conn:
                 log("heartbeat timeout")
-                asyncio.ensure_future(self.close_conn(conn, 4001, "heartbeat_timeout"))
+                if BREAK == "hb_close_1000":
+                    asyncio.ensure_future(self.close_conn(conn, 1000, "normal_closure", klass="reconnect"))
+                else:
+                    asyncio.ensure_future(self.close_conn(conn, 4001, "heartbeat_timeout"))
         conn.handles.append(asyncio.get_event_loop().call_later(timeout, check))
 
     async def liveness(self):
@@ -551,8 +596,9 @@ class Client:
             emit({"event": "response", "ref": ref, "ok": False, "code": "closed", "message": "client closed"})
             return
         self.req_seq += 1
-        rid = str(self.req_seq)
-        msg = {"type": "request", "id": rid, "action": cmd.get("action")}
+        rid = str(self.req_seq)  # internal key; also the wire id
+        wire_id = "1" if BREAK == "constant_request_id" else rid
+        msg = {"type": "request", "id": wire_id, "action": cmd.get("action")}
         if "payload" in cmd:
             msg["payload"] = cmd["payload"]
         p = {"ref": ref, "msg": msg, "timeoutMs": cmd.get("timeoutMs"), "handle": None,
@@ -575,8 +621,11 @@ class Client:
         p = self.pending.get(rid)
         if p is None or p["handle"] is not None:
             return
-        p["handle"] = asyncio.get_event_loop().call_later(
-            ms / 1000, lambda: self.settle(rid, {"ok": False, "code": "timeout", "message": "request timed out"}))
+        def expire():
+            if BREAK == "deliver_late_response" and rid in self.pending:
+                self.late[self.pending[rid]["msg"]["id"]] = self.pending[rid]["ref"]
+            self.settle(rid, {"ok": False, "code": "timeout", "message": "request timed out"})
+        p["handle"] = asyncio.get_event_loop().call_later(ms / 1000, expire)
 
     async def send_request(self, conn, rid):
         p = self.pending.get(rid)
