@@ -120,6 +120,7 @@ export const limitCases: CaseDef[] = [
       await healthy.subscribe(ch);
       const chunk = Math.max(256, Math.min(maxPayloadBytes - 512, 64 * 1024));
       const data = 'y'.repeat(chunk - 64);
+      const maxReplay = Math.max(1, Math.floor(maxBufferedBytes / 4 / chunk));
       const stall = () => p.add({ match: { direction: 'to-client' }, action: 'throttle', bytesPerSec: 0 });
       // HB-4: the stalled reader still sends app pings, so a server's heartbeat (HB-1) has no reason
       // to end it; only what waits to be sent to it can.
@@ -159,7 +160,9 @@ export const limitCases: CaseDef[] = [
             break;
           }
           // One push short of the history: the next publish may land before this subscribe is handled.
-          const from = Math.max(base.offset, head.offset - historySize + 1);
+          // LIMIT-3.b: each step adds at most a quarter of maxBufferedBytes, so that several publishes
+          // (each checked on the healthy subscriber) land while data waits but the limit is not reached.
+          const from = Math.max(base.offset, head.offset - historySize + 1, head.offset - maxReplay);
           if (head.epoch === base.epoch && head.offset > from && slow.isOpen) {
             try {
               await slow.send({ type: 'unsubscribe', channel: ch });

@@ -51,11 +51,15 @@ const META_RULES = new Set(allCases().filter((c) => c.phase === 'meta').flatMap(
 /**
  * Server configurations a mutant is tried under, in order, until one catches it: the defaults
  * (sessionPolicy single), then sessionPolicy multiple (clauses about "every connection of a user" are
- * only observable when a user can hold two sessions). A mutant with its own `args` gets only those.
+ * only observable when a user can hold two sessions), then the recommended buffer and payload sizes. A mutant with its own `args` gets only those.
  */
 export const CONFIGS: { label: string; args: string[] }[] = [
   { label: 'single', args: [] },
   { label: 'multiple', args: ['--session-policy', 'multiple'] },
+  // The spec's recommended buffer and payload sizes: the short-timing fixture's 64 KiB buffer leaves no
+  // room between "some data waits" and "over maxBufferedBytes", where LIMIT-3's "others keep
+  // receiving" is decided.
+  { label: 'roomy', args: ['--max-buffered-bytes', '1048576', '--max-payload-bytes', '65536', '--history-size', '100'] },
 ];
 
 export async function runMutant(m: Mutant, configs = CONFIGS): Promise<MutantResult> {
@@ -190,7 +194,7 @@ export function writeReadme(section: string): void {
   const next =
     i >= 0 && j > i
       ? text.slice(0, i) + section + text.slice(j + END.length)
-      : `${text.trimEnd()}\n\n## Mutation score\n\nOne-clause mutants of an independent server written from \`spec/\` alone (Python, \`conformance/test/py-server/\`, mutants listed in its \`mutants.json\`), each run against the cases citing the mutated rule, with the default settings and, if not caught, with \`sessionPolicy: multiple\`; caught when that rule is graded fail (warn for a SHOULD). Full run: \`npx tsx conformance/test/mutation.ts --write\`; CI runs a fixed sample (\`conformance/test/mutation.test.ts\`).\n\n${section}\n`;
+      : `${text.trimEnd()}\n\n## Mutation score\n\nOne-clause mutants of an independent server written from \`spec/\` alone (Python, \`conformance/test/py-server/\`, mutants listed in its \`mutants.json\`), each run against the cases citing the mutated rule, with the default settings and, if not caught, with \`sessionPolicy: multiple\`, then with the recommended 1 MiB buffer and 64 KiB payloads; caught when that rule is graded fail (warn for a SHOULD). Full run: \`npx tsx conformance/test/mutation.ts --write\`; CI runs a fixed sample (\`conformance/test/mutation.test.ts\`).\n\n${section}\n`;
   writeFileSync(file, next);
 }
 
