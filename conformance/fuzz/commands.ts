@@ -358,6 +358,38 @@ class FillPending extends SlotCmd {
   }
 }
 
+/**
+ * SUB-8, SUB-9, LIMIT-7: publishes of the given sizes (percent of maxPayloadBytes) to a channel, each
+ * waiting for its position, then a subscribe since `back` positions before the head (after an
+ * unsubscribe when the channel is held, so that the verdict is judged): with historyBytes advertised,
+ * history is bounded by bytes as well as by count.
+ */
+class HistoryBytes extends SlotCmd {
+  constructor(slot: number, readonly chan: number, readonly sizes: number[], readonly back: number, readonly stem: string) {
+    super(slot);
+  }
+  async go(w: World, c: ConnView): Promise<void> {
+    const ch = channelName(w, c, this.chan);
+    for (const pct of this.sizes) {
+      const bytes = Math.max(1, Math.floor(((w.params.maxPayloadBytes - 300) * pct) / 100));
+      const id = await sendRequest(w, c, this.stem, 'publish', `{"channel":${JSON.stringify(ch)},"data":"${'x'.repeat(bytes)}"}`, { note: `data of ${bytes + 2} bytes` });
+      await w.waitFor(() => !c.pending.has(id) || c.dead, w.env.settleMs);
+      if (!w.authed(this.slot)) return;
+    }
+    const head = w.head(ch);
+    if (!head) return;
+    if (c.chans.get(ch)?.held) {
+      const u = { type: 'unsubscribe', channel: ch };
+      await w.sendMessage(c, u, JSON.stringify(u));
+    }
+    const m = { type: 'subscribe', channel: ch, since: { epoch: head.epoch, offset: Math.max(0, head.offset - this.back) } };
+    await w.sendMessage(c, m, JSON.stringify(m));
+  }
+  toString(): string {
+    return `slot ${this.slot}: publish data of ${this.sizes.map((p) => `${p}%`).join(', ')} of maxPayloadBytes to ${chanLabel(this.chan)} (id ${this.stem}~n), then subscribe since head-${this.back}`;
+  }
+}
+
 class Disconnect extends SlotCmd {
   override check(w: Readonly<World>): boolean {
     return (w as World).live(this.slot) !== undefined;
@@ -466,6 +498,8 @@ function commandKinds(): Array<fc.Arbitrary<Cmd>> {
     fc.tuple(slot, fc.boolean(), pieces, idStem).map(([s, o, p, i]) => new Oversize(s, o, p, i)),
     slot.map((s) => new FillSubscriptions(s)),
     fc.tuple(slot, idStem).map(([s, i]) => new FillPending(s, i)),
+    fc.tuple(slot, fc.integer({ min: 0, max: 3 }), fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 7 }), idStem)
+      .map(([s, c, z, b, i]) => new HistoryBytes(s, c, z, b, i)),
     slot.map((s) => new Disconnect(s)),
     fc.tuple(slot, user).map(([s, u]) => new Resume(s, u)),
     fc.constant(new Settle()),

@@ -29,6 +29,10 @@ export const BUGS = {
   'subscription-limit-off-by-one': ['LIMIT-4'],
   /** A frame that is not JSON gets invalid_message instead of invalid_json. */
   'wrong-error-code': ['ERR-1'],
+  /** Issue 8's threat (revision 1.2): the server advertises maxDepth 32 but does not enforce it (a deep message is processed). */
+  'no-depth-limit': ['LIMIT-6'],
+  /** Issue 8's threat (revision 1.2): the server advertises historyBytes but bounds its history by count only. */
+  'history-bytes-ignored': ['LIMIT-7'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Bug = keyof typeof BUGS;
@@ -41,7 +45,10 @@ export interface Planted {
 }
 
 export async function startPlanted(bug: Bug): Promise<Planted> {
-  const upstream = await startServer({ ...FUZZ_SERVER_OPTIONS, port: 0, tokensFile: ':memory:', logger: false });
+  // the two 1.2 threats: the upstream runs without the limit, the proxy advertises it
+  const unbounded = bug === 'no-depth-limit' ? { maxDepth: 1_000_000 } : bug === 'history-bytes-ignored' ? { historyBytes: 64 * 1024 * 1024 } : {};
+  const upstream = await startServer({ ...FUZZ_SERVER_OPTIONS, port: 0, tokensFile: ':memory:', logger: false, ...unbounded });
+  const advertised = bug === 'no-depth-limit' ? { maxDepth: 32 } : bug === 'history-bytes-ignored' ? { historyBytes: FUZZ_SERVER_OPTIONS.historyBytes } : null;
   const tokens: [string, string] = [await upstream.createToken('alice'), await upstream.createToken('bob')];
   const http = createServer();
   const wss = new WebSocketServer({
@@ -105,6 +112,7 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
         send(text);
         return send(text);
       }
+      if (advertised && m.type === 'authenticated') return send({ ...m, params: { ...(m.params as object), ...advertised } });
       if (bug === 'subscription-limit-off-by-one' && m.type === 'authenticated') {
         const params = m.params as { maxSubscriptions: number };
         return send({ ...m, params: { ...params, maxSubscriptions: params.maxSubscriptions - 1 } });
