@@ -498,10 +498,11 @@ function commandKinds(): Array<fc.Arbitrary<Cmd>> {
     fc.tuple(slot, fc.boolean(), pieces, idStem).map(([s, o, p, i]) => new Oversize(s, o, p, i)),
     slot.map((s) => new FillSubscriptions(s)),
     fc.tuple(slot, idStem).map(([s, i]) => new FillPending(s, i)),
-    fc.tuple(slot, fc.integer({ min: 0, max: 3 }), fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 7 }), idStem)
-      .map(([s, c, z, b, i]) => new HistoryBytes(s, c, z, b, i)),
     slot.map((s) => new Disconnect(s)),
     fc.tuple(slot, user).map(([s, u]) => new Resume(s, u)),
     fc.constant(new Settle()),
+    // added with revision 1.2 (LIMIT-7); new kinds go last, so the indexes of the others stay put
+    fc.tuple(slot, fc.integer({ min: 0, max: 3 }), fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 7 }), idStem)
+      .map(([s, c, z, b, i]) => new HistoryBytes(s, c, z, b, i)),
   ];
 }

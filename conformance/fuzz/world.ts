@@ -127,6 +127,8 @@ export interface ConnView {
   restoreLeft: number;
   /** ids of requests refused as too deep (LIMIT-6): a response to one means the server processed it */
   tooDeepIds: Set<string>;
+  /** LOG-2: client-sent strings where a token could be (unknown message types over 16 characters), never to be echoed */
+  noEcho: string[];
   dead: boolean;
   sessionId: string | null;
   expects: Expect[];
@@ -318,7 +320,7 @@ export class World {
     let view!: ConnView;
     const conn = new FuzzConn(this.env.url, label, this.transcript, (t) => this.onText(view, t), (c) => this.onClose(view, c));
     view = {
-      slot, label, user, conn, phase: 'unauthed', expectClose: null, mayClose: [], preAuthFrames: 0, preAuthBytes: 0, restoreLeft: 0, tooDeepIds: new Set(),
+      slot, label, user, conn, phase: 'unauthed', expectClose: null, mayClose: [], preAuthFrames: 0, preAuthBytes: 0, restoreLeft: 0, tooDeepIds: new Set(), noEcho: [],
       dead: false, sessionId: null, expects: [], pending: new Map(), chans: new Map(), held: 0, nextId: 0,
     };
     this.slots[slot] = view;
@@ -576,6 +578,8 @@ export class World {
   async sendBad(c: ConnView, code: string, rule: string, send: () => void, text?: string, pieces?: number): Promise<void> {
     await this.budget(c, text);
     this.fragments(c, pieces);
+    const type = text === undefined ? undefined : unknownType(text);
+    if (type !== undefined && type.length > 16) c.noEcho.push(type);
     send();
     c.expects.push({ kind: 'error', code, why: rule });
   }
@@ -601,6 +605,9 @@ export class World {
     }
     const v = validateServerMessage(value);
     if (!v.ok) return this.fail('VER-5', `the server sent a message that fails the schema: ${v.error}`, c);
+    for (const s of c.noEcho) {
+      if (text.includes(JSON.stringify(s).slice(1, -1))) return this.fail('LOG-2', `the server echoed a client-sent type of ${s.length} characters (where a token could be)`, c);
+    }
     try {
       const before = this.failure;
       this.check(c, v.message);
@@ -920,6 +927,17 @@ export class World {
       c.dead = true;
       c.conn.terminate();
     }
+  }
+}
+
+/** The `type` of a JSON object frame when it is a string (undefined otherwise). */
+function unknownType(text: string): string | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    const t = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { type?: unknown }).type : undefined;
+    return typeof t === 'string' ? t : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -33,6 +33,8 @@ export const BUGS = {
   'no-depth-limit': ['LIMIT-6'],
   /** Issue 8's threat (revision 1.2): the server advertises historyBytes but bounds its history by count only. */
   'history-bytes-ignored': ['LIMIT-7'],
+  /** Issue 8's threat (revision 1.2): an unknown message type (a pasted token) is echoed in the error. */
+  'echo-unknown-type': ['LOG-2'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Bug = keyof typeof BUGS;
@@ -96,6 +98,9 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
       } catch {
         if (bug === 'wrong-error-code') return send({ type: 'error', code: 'invalid_message', message: 'bad message' });
         m = null;
+      }
+      if (bug === 'echo-unknown-type' && m && typeof m === 'object' && typeof m.type === 'string' && !['auth', 'ping', 'request', 'subscribe', 'unsubscribe'].includes(m.type)) {
+        return send({ type: 'error', code: 'invalid_message', message: `unknown client message type "${m.type}"` });
       }
       if (bug === 'leak-after-unsubscribe' && authed && m && m.type === 'unsubscribe' && typeof m.channel === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(m.channel)) {
         return send({ type: 'unsubscribed', channel: m.channel });
