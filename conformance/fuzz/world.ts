@@ -190,6 +190,8 @@ const closeRule = (code: number): string =>
   code === 1011 ? 'ERR-4' : code === 4429 ? 'RATE-2' : code === 1009 ? 'LIMIT-1' : code === 4400 ? 'AUTH-3' : code === 4401 ? 'AUTH-4'
     : code === 4001 ? 'HB-1' : code === 4002 ? 'SESS-1' : code === 4509 ? 'LIMIT-3' : 'ERR-4';
 
+const governors = new WeakMap<FuzzEnv, RateGovernor>();
+
 export class World {
   readonly transcript: Transcript;
   readonly slots: Array<ConnView | undefined> = new Array(SLOTS).fill(undefined);
@@ -212,7 +214,10 @@ export class World {
 
   constructor(readonly env: FuzzEnv, readonly runTag: string) {
     this.transcript = new Transcript();
-    this.governor = new RateGovernor(env.params.rateLimit);
+    // one governor per fuzzing session, not per run: the server's window spans the runs (RATE-3)
+    let g = governors.get(env);
+    if (!g) governors.set(env, (g = new RateGovernor(env.params.rateLimit)));
+    this.governor = g;
   }
 
   get params(): Params {
