@@ -23,15 +23,21 @@ function channelName(w: World, c: ConnView, i: number): string {
   return own ?? w.channel('u');
 }
 
-/** Payload data: a small JSON value, or an array nested `depth` levels (clamped to fit maxPayloadBytes). */
-type Data = { json: unknown } | { depth: number };
+/**
+ * Payload data: a small JSON value, an array nested `depth` levels (clamped to fit maxPayloadBytes;
+ * as often around maxDepth as far beyond it), or a string of about `size` bytes (clamped likewise;
+ * history bounded by bytes, LIMIT-7).
+ */
+type Data = { json: unknown } | { depth: number } | { size: number };
 const dataArb: fc.Arbitrary<Data> = fc.oneof(
   { weight: 4, arbitrary: jsonValue.map((json) => ({ json })) },
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 40_000 }).map((depth) => ({ depth })) },
+  { weight: 1, arbitrary: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40_000 })).map((depth) => ({ depth })) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 70_000 }).map((size) => ({ size })) },
 );
 
 function dataText(w: World, d: Data): string {
   if ('json' in d) return JSON.stringify(d.json) ?? 'null';
+  if ('size' in d) return `"${'x'.repeat(Math.max(0, Math.min(d.size, w.params.maxPayloadBytes - 300)))}"`;
   const depth = Math.max(1, Math.min(d.depth, Math.floor((w.params.maxPayloadBytes - 200) / 2)));
   return `${'['.repeat(depth)}${']'.repeat(depth)}`;
 }
@@ -41,6 +47,7 @@ function showData(d: Data): string {
     const s = JSON.stringify(d.json) ?? 'null';
     return s.length > 40 ? `${s.slice(0, 40)}…` : s;
   }
+  if ('size' in d) return `<string of ${d.size} bytes>`;
   return `<array nested ${d.depth} deep>`;
 }
 
@@ -81,7 +88,7 @@ class Connect implements Cmd {
     if (this.garbage) {
       // AUTH-3: frames that are not valid messages get the ERR-1/ERR-2 errors in every state.
       const g = this.garbage;
-      await w.sendBad(c, g.verdict === 'invalid_json' ? 'invalid_json' : 'invalid_message', g.verdict === 'invalid_json' ? 'ERR-1' : 'ERR-2', () => c.conn.sendText(g.text, g.how));
+      await w.sendBad(c, g.verdict === 'invalid_json' ? 'invalid_json' : 'invalid_message', g.verdict === 'invalid_json' ? 'ERR-1' : 'ERR-2', () => c.conn.sendText(g.text, g.how), g.text);
     }
     await w.auth(c, w.env.tokens[this.user], this.user);
   }
@@ -284,7 +291,7 @@ class BadFrame extends SlotCmd {
       if (base.type === 'auth') return; // auth is exercised by ReAuth/BadToken
       return w.sendMessage(c, base, f.text, { pieces: b.pieces, note: f.how });
     }
-    return w.sendBad(c, f.verdict, f.verdict === 'invalid_json' ? 'ERR-1' : 'ERR-2', send);
+    return w.sendBad(c, f.verdict, f.verdict === 'invalid_json' ? 'ERR-1' : 'ERR-2', send, f.text, b.pieces);
   }
   toString(): string {
     const b = this.bad;
@@ -306,7 +313,7 @@ class Oversize extends SlotCmd {
     const pad = size - Buffer.byteLength(shell);
     if (pad < 0) return;
     const text = `{"type":"request","id":${JSON.stringify(id)},"action":"echo","payload":"${'x'.repeat(pad)}"}`;
-    if (this.over) return w.sendFatal(c, [1009], 'LIMIT-1', () => (this.pieces > 1 ? c.conn.sendFragments(text, this.pieces, `${size} bytes`) : c.conn.sendText(text, `${size} bytes`)));
+    if (this.over) return w.sendFatal(c, [1009], 'LIMIT-1', () => (this.pieces > 1 ? c.conn.sendFragments(text, this.pieces, `${size} bytes`) : c.conn.sendText(text, `${size} bytes`)), text);
     await w.sendMessage(c, JSON.parse(text) as Record<string, unknown>, text, { pieces: this.pieces, note: `${size} bytes, the limit` });
   }
   toString(): string {
@@ -348,6 +355,38 @@ class FillPending extends SlotCmd {
   }
   toString(): string {
     return `slot ${this.slot}: sleep 300 ms up to maxPendingRequests, then one request more`;
+  }
+}
+
+/**
+ * SUB-8, SUB-9, LIMIT-7: publishes of the given sizes (percent of maxPayloadBytes) to a channel, each
+ * waiting for its position, then a subscribe since `back` positions before the head (after an
+ * unsubscribe when the channel is held, so that the verdict is judged): with historyBytes advertised,
+ * history is bounded by bytes as well as by count.
+ */
+class HistoryBytes extends SlotCmd {
+  constructor(slot: number, readonly chan: number, readonly sizes: number[], readonly back: number, readonly stem: string) {
+    super(slot);
+  }
+  async go(w: World, c: ConnView): Promise<void> {
+    const ch = channelName(w, c, this.chan);
+    for (const pct of this.sizes) {
+      const bytes = Math.max(1, Math.floor(((w.params.maxPayloadBytes - 300) * pct) / 100));
+      const id = await sendRequest(w, c, this.stem, 'publish', `{"channel":${JSON.stringify(ch)},"data":"${'x'.repeat(bytes)}"}`, { note: `data of ${bytes + 2} bytes` });
+      await w.waitFor(() => !c.pending.has(id) || c.dead, w.env.settleMs);
+      if (!w.authed(this.slot)) return;
+    }
+    const head = w.head(ch);
+    if (!head) return;
+    if (c.chans.get(ch)?.held) {
+      const u = { type: 'unsubscribe', channel: ch };
+      await w.sendMessage(c, u, JSON.stringify(u));
+    }
+    const m = { type: 'subscribe', channel: ch, since: { epoch: head.epoch, offset: Math.max(0, head.offset - this.back) } };
+    await w.sendMessage(c, m, JSON.stringify(m));
+  }
+  toString(): string {
+    return `slot ${this.slot}: publish data of ${this.sizes.map((p) => `${p}%`).join(', ')} of maxPayloadBytes to ${chanLabel(this.chan)} (id ${this.stem}~n), then subscribe since head-${this.back}`;
   }
 }
 
@@ -462,5 +501,8 @@ function commandKinds(): Array<fc.Arbitrary<Cmd>> {
     slot.map((s) => new Disconnect(s)),
     fc.tuple(slot, user).map(([s, u]) => new Resume(s, u)),
     fc.constant(new Settle()),
+    // added with revision 1.2 (LIMIT-7); new kinds go last, so the indexes of the others stay put
+    fc.tuple(slot, fc.integer({ min: 0, max: 3 }), fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 7 }), idStem)
+      .map(([s, c, z, b, i]) => new HistoryBytes(s, c, z, b, i)),
   ];
 }

@@ -78,6 +78,14 @@ export class FuzzConn {
     });
   }
 
+  /**
+   * The server has sent its close frame and the socket has not ended yet (a server that stops reading
+   * a peer over a LIMIT-8 budget ends the socket only after its grace period).
+   */
+  get serverClosing(): boolean {
+    return !this.closingByUs && this.closeInfo === null && this.ws.readyState === WebSocket.CLOSING;
+  }
+
   get open(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
   }

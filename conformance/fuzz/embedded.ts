@@ -1,7 +1,7 @@
 /**
  * `mooring fuzz` with no URL: the reference server in-process, with limits small enough that the
- * fuzzer reaches them within a run (4 subscriptions, 6 pending requests, a history of 5) and a rate
- * limit high enough that its own traffic never waits.
+ * fuzzer reaches them within a run (4 subscriptions, 6 pending requests, a history of 5 pushes and
+ * 16 KiB, messages of 16 KiB) and a rate limit high enough that its own traffic never waits.
  */
 import { startServer, type ServerOptions } from '../../reference/server/index.js';
 
@@ -10,6 +10,8 @@ export const FUZZ_SERVER_OPTIONS = {
   maxSubscriptions: 4,
   maxPendingRequests: 6,
   historySize: 5,
+  maxPayloadBytes: 16 * 1024,
+  historyBytes: 16 * 1024,
   sessionPolicy: 'multiple',
 } satisfies ServerOptions;
 

@@ -13,9 +13,11 @@ export class PreflightError extends Error {
 export interface Preflight {
   params: Omit<SessionParams, 'tokenExpiresAt'>;
   userIds: [string, string];
+  /** SUB-12 (revision 1.2): each user's own channel, when the server advertises `userChannel`. */
+  userChannels?: [string | undefined, string | undefined];
 }
 
-async function authenticate(url: string, token: string, timeoutMs: number): Promise<{ userId: string; params: SessionParams }> {
+async function authenticate(url: string, token: string, timeoutMs: number): Promise<{ userId: string; params: SessionParams; userChannel?: string }> {
   const ws = new WebSocket(url, 'mooring.v1', { perMessageDeflate: false });
   try {
     return await new Promise((resolve, reject) => {
@@ -34,7 +36,7 @@ async function authenticate(url: string, token: string, timeoutMs: number): Prom
         }
         const r = validateServerMessage(v);
         if (!r.ok || r.message.type !== 'authenticated') return reject(new PreflightError(`the answer to auth is not a valid authenticated message: ${String(data).slice(0, 200)}`));
-        resolve({ userId: r.message.userId, params: r.message.params });
+        resolve({ userId: r.message.userId, params: r.message.params, userChannel: r.message.userChannel });
       });
     });
   } finally {
@@ -57,5 +59,6 @@ export async function preflight(url: string, tokens: [string, string], timeoutMs
   if (a.userId === b.userId) throw new PreflightError(`--token and --token2 authenticate the same user (${a.userId}); the fuzzer needs two users`);
   const { tokenExpiresAt, ...params } = a.params;
   if (tokenExpiresAt !== null && tokenExpiresAt - Date.now() < 10 * 60_000) throw new PreflightError('the first token expires within 10 minutes; use longer-lived tokens');
-  return { params, userIds: [a.userId, b.userId] };
+  const userChannels = a.userChannel !== undefined || b.userChannel !== undefined ? { userChannels: [a.userChannel, b.userChannel] as [string | undefined, string | undefined] } : {};
+  return { params, userIds: [a.userId, b.userId], ...userChannels };
 }

@@ -87,7 +87,7 @@ const ROUND = 25;
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const pre = o.preflight ?? (await preflight(o.url, o.tokens));
   const env: FuzzEnv = {
-    url: o.url, tokens: o.tokens, userIds: pre.userIds, params: pre.params,
+    url: o.url, tokens: o.tokens, userIds: pre.userIds, userChannels: pre.userChannels, params: pre.params,
     settleMs: o.settleMs ?? 1_000, maxFill: o.maxFill ?? 40,
   };
   const seed = o.seed ?? randomBytes(4).readUInt32BE(0) >>> 1;

@@ -234,6 +234,8 @@ export const notAMessage: fc.Arbitrary<MutatedFrame> = fc.oneof(
     .filter((t) => !(t in CLIENT_TYPES) || !Object.prototype.hasOwnProperty.call(CLIENT_TYPES, t))
     .map((t) => ({ text: JSON.stringify({ type: t }), verdict: 'invalid_message' as const, how: `unknown type ${JSON.stringify(t).slice(0, 20)}` })),
   fc.constantFrom(null, 1, true, ['ping'], { t: 'ping' }).map((t) => ({ text: JSON.stringify({ type: t }), verdict: 'invalid_message' as const, how: 'type not a string' })),
+  // LOG-2: a token pasted into the type field (never echoed)
+  fc.stringMatching(/^[A-Za-z0-9_-]{17,48}$/).map((t) => ({ text: JSON.stringify({ type: t }), verdict: 'invalid_message' as const, how: `a token-like type of ${t.length} characters` })),
 );
 
 function isJson(text: string): boolean {

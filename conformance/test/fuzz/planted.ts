@@ -15,7 +15,11 @@ import { nestingDepth } from '../../fuzz/world.js';
 export const BUGS = {
   /** A response whose request id starts with an upper-case letter is sent twice. */
   'double-response': ['REQ-1'],
-  /** A frame nested more than 100 levels deep "crashes" the server: every connection closes 1011. */
+  /**
+   * A frame nested more than 20 levels deep "crashes" the server: every connection closes 1011. (It was
+   * 100 under revision 1.1; a 1.2 server refuses anything deeper than maxDepth 32 before parsing, so the
+   * crash sits at depths it still accepts.)
+   */
   'crash-on-nested': ['ERR-4'],
   /** Unsubscribe is acknowledged at once but never done: pushes keep coming (and the ack overtakes a pending subscribed). */
   'leak-after-unsubscribe': ['SUB-7', 'SUB-2'],
@@ -25,6 +29,12 @@ export const BUGS = {
   'subscription-limit-off-by-one': ['LIMIT-4'],
   /** A frame that is not JSON gets invalid_message instead of invalid_json. */
   'wrong-error-code': ['ERR-1'],
+  /** Issue 8's threat (revision 1.2): the server advertises maxDepth 32 but does not enforce it (a deep message is processed). */
+  'no-depth-limit': ['LIMIT-6'],
+  /** Issue 8's threat (revision 1.2): the server advertises historyBytes but bounds its history by count only. */
+  'history-bytes-ignored': ['LIMIT-7'],
+  /** Issue 8's threat (revision 1.2): an unknown message type (a pasted token) is echoed in the error. */
+  'echo-unknown-type': ['LOG-2'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Bug = keyof typeof BUGS;
@@ -37,7 +47,10 @@ export interface Planted {
 }
 
 export async function startPlanted(bug: Bug): Promise<Planted> {
-  const upstream = await startServer({ ...FUZZ_SERVER_OPTIONS, port: 0, tokensFile: ':memory:', logger: false });
+  // the two 1.2 threats: the upstream runs without the limit, the proxy advertises it
+  const unbounded = bug === 'no-depth-limit' ? { maxDepth: 1_000_000 } : bug === 'history-bytes-ignored' ? { historyBytes: 64 * 1024 * 1024 } : {};
+  const upstream = await startServer({ ...FUZZ_SERVER_OPTIONS, port: 0, tokensFile: ':memory:', logger: false, ...unbounded });
+  const advertised = bug === 'no-depth-limit' ? { maxDepth: 32 } : bug === 'history-bytes-ignored' ? { historyBytes: FUZZ_SERVER_OPTIONS.historyBytes } : null;
   const tokens: [string, string] = [await upstream.createToken('alice'), await upstream.createToken('bob')];
   const http = createServer();
   const wss = new WebSocketServer({
@@ -75,7 +88,7 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       if (isBinary) return toUp(buf, true);
       const text = buf.toString('utf8');
-      if (bug === 'crash-on-nested' && nestingDepth(text) > 100) {
+      if (bug === 'crash-on-nested' && nestingDepth(text) > 20) {
         for (const d of downs) d.close(1011, 'internal_error');
         return;
       }
@@ -85,6 +98,9 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
       } catch {
         if (bug === 'wrong-error-code') return send({ type: 'error', code: 'invalid_message', message: 'bad message' });
         m = null;
+      }
+      if (bug === 'echo-unknown-type' && m && typeof m === 'object' && typeof m.type === 'string' && !['auth', 'ping', 'request', 'subscribe', 'unsubscribe'].includes(m.type)) {
+        return send({ type: 'error', code: 'invalid_message', message: `unknown client message type "${m.type}"` });
       }
       if (bug === 'leak-after-unsubscribe' && authed && m && m.type === 'unsubscribe' && typeof m.channel === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(m.channel)) {
         return send({ type: 'unsubscribed', channel: m.channel });
@@ -101,6 +117,7 @@ export async function startPlanted(bug: Bug): Promise<Planted> {
         send(text);
         return send(text);
       }
+      if (advertised && m.type === 'authenticated') return send({ ...m, params: { ...(m.params as object), ...advertised } });
       if (bug === 'subscription-limit-off-by-one' && m.type === 'authenticated') {
         const params = m.params as { maxSubscriptions: number };
         return send({ ...m, params: { ...params, maxSubscriptions: params.maxSubscriptions - 1 } });

@@ -25,3 +25,20 @@ for (const sessionPolicy of ['multiple', 'single'] as const) {
     }, 60_000);
   });
 }
+
+describe('mooring fuzz against the reference server under a tight rate limit', () => {
+  let t: EmbeddedFuzzTarget;
+  beforeAll(async () => {
+    t = await startFuzzTarget({ rateLimit: { messages: 30, windowMs: 1_000 }, maxSubscriptions: 20, restoreAllowance: 20 });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('RATE-2, RATE-3, RATE-4: 40 runs at 30 frames per second, restores outside the budget, never a 4429', async () => {
+    const report = await runFuzz({ url: t.url, tokens: t.tokens, seed: 7, runs: 40, timeMs: 25_000, shrinkMs: 10_000 });
+    // eslint-disable-next-line no-console
+    console.log(`[fuzz reference rate] ${report.runs} runs, ${report.exchanges} exchanges in ${(report.elapsedMs / 1000).toFixed(1)} s: ${report.exchangesPerSecond} exchanges/s`);
+    expect(report.ok, formatFailure(report)).toBe(true);
+  }, 60_000);
+});

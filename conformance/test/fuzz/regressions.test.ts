@@ -43,16 +43,32 @@ describe('regressions found by mooring fuzz', () => {
     await t.close();
   });
 
-  // Shrunk case (seed 1, path 3:2:1:3:2:6:3:2): `echo <array nested 4112 deep>`, then settle: no response ever came.
-  it('REQ-1, REQ-8: an echo of a payload nested 4112 levels deep is answered (invalid_payload), not dropped', async () => {
+  // Shrunk case (seed 1, path 3:2:1:3:2:6:3:2): `echo <array nested 4112 deep>`, then settle: no answer
+  // ever came. Under revision 1.1 the fix answered it invalid_payload; revision 1.2 (LIMIT-6) refuses it
+  // before parsing with error too_deep, which carries no requestId: the request gets no response.
+  it('REQ-1, LIMIT-6: an echo of a payload nested 4112 levels deep is answered (error too_deep, no response), not dropped, and the connection serves the next request', async () => {
     const c = await client(t.url, t.tokens[0]);
     c.send(`{"type":"request","id":"Y~1","action":"echo","payload":${deep(4112)}}`);
-    const r = await c.next((m) => m.type === 'response');
-    expect(r).toMatchObject({ requestId: 'Y~1', success: false, error: { code: 'invalid_payload' } });
+    const e = await c.next((m) => m.type === 'error');
+    expect(e).toMatchObject({ code: 'too_deep' });
+    expect(e).not.toHaveProperty('requestId');
+    c.send('{"type":"request","id":"Y~2","action":"echo","payload":1}');
+    expect(await c.next((m) => m.type === 'response')).toMatchObject({ requestId: 'Y~2', success: true, data: 1 });
+    expect(c.inbox.filter((m) => m.requestId === 'Y~1')).toEqual([]);
     c.ws.close();
   });
 
-  it('CONF-2, SUB-8: a publish nested a few thousand levels deep gets no position, and the resume across it replays every accepted push', async () => {
+  it('LIMIT-6: a message nested exactly maxDepth deep (the message object counting 1) is served; one level more is too_deep', async () => {
+    const c = await client(t.url, t.tokens[0]);
+    // {"type":…,"payload": <array nested 31>} nests 32 deep
+    c.send(`{"type":"request","id":"D~1","action":"echo","payload":${deep(31)}}`);
+    expect(await c.next((m) => m.type === 'response' || m.type === 'error')).toMatchObject({ type: 'response', requestId: 'D~1', success: true });
+    c.send(`{"type":"request","id":"D~2","action":"echo","payload":${deep(32)}}`);
+    expect(await c.next((m) => m.type === 'response' || m.type === 'error')).toMatchObject({ type: 'error', code: 'too_deep' });
+    c.ws.close();
+  });
+
+  it('CONF-2, SUB-8, LIMIT-6: a publish nested a few thousand levels deep gets no position (too_deep) and reaches no channel, and the resume across it replays every accepted push', async () => {
     const sub = await client(t.url, t.tokens[0]);
     const pub = await client(t.url, t.tokens[1]);
     sub.send('{"type":"subscribe","channel":"regress-deep"}');
@@ -61,7 +77,7 @@ describe('regressions found by mooring fuzz', () => {
     pub.send('{"type":"request","id":"p1","action":"publish","payload":{"channel":"regress-deep","data":1}}');
     expect(await pub.next((m) => m.requestId === 'p1')).toMatchObject({ success: true });
     pub.send(`{"type":"request","id":"p2","action":"publish","payload":{"channel":"regress-deep","data":${deep(5000)}}}`);
-    expect(await pub.next((m) => m.requestId === 'p2')).toMatchObject({ success: false, error: { code: 'invalid_payload' } });
+    expect(await pub.next((m) => m.type === 'error')).toMatchObject({ code: 'too_deep' });
     pub.send('{"type":"request","id":"p3","action":"publish","payload":{"channel":"regress-deep","data":3}}');
     expect(await pub.next((m) => m.requestId === 'p3')).toMatchObject({ success: true });
     // live delivery: both accepted pushes, offsets since+1 and since+2
@@ -73,6 +89,8 @@ describe('regressions found by mooring fuzz', () => {
     expect(await again.next((m) => m.type === 'subscribed')).toMatchObject({ resume: 'replayed', replayed: 2 });
     const replayed = [await again.next((m) => m.type === 'push'), await again.next((m) => m.type === 'push')];
     expect(replayed.map((p) => p.data)).toEqual([1, 3]);
+    expect(pub.inbox.filter((m) => m.requestId === 'p2')).toEqual([]);
+    expect([...sub.inbox, ...again.inbox].filter((m) => m.type === 'push')).toEqual([]);
     for (const c of [sub, pub, again]) c.ws.close();
   });
 
