@@ -95,6 +95,9 @@ export const rateCases: CaseDef[] = [
       const c0 = conns[0]!;
       const started = ctx.elapsed();
       ctx.env.governor.note(user(ctx), n + 1);
+      // RATE-4 (revision 1.2): the first restoreAllowance subscribes after authenticated are not
+      // counted; spend them first, so that every frame of the flood below counts.
+      for (let i = 0; i < (ctx.params.restoreAllowance ?? 0) && c0.isOpen; i++) c0.sendNow({ type: 'subscribe', channel: ch });
       for (let i = 0; i < n + 1 && c0.isOpen; i++) c0.sendNow(i % 3 === 1 ? 'not json' : i % 3 === 2 ? { type: 'subscribe', channel: ch } : { type: 'ping' });
       let reason: string | undefined;
       const { windowMs } = ctx.params.rateLimit;
