@@ -9,7 +9,7 @@ import { RateGovernor } from './wire/governor.js';
 import { ProfileError } from './wire/conn.js';
 import { areaOf, ruleInfo, serverSuiteRules } from './rules.js';
 import { allCases } from './cases/index.js';
-import type { CaseDef, CaseResult, Level, Outcome, SuiteReport } from './types.js';
+import type { CaseDef, CaseResult, Finding, Level, Outcome, SuiteReport } from './types.js';
 import { VERSION } from './version.js';
 import { redact } from './wire/redact.js';
 
@@ -109,17 +109,27 @@ function isLoopback(url: string): boolean {
   return h === '127.0.0.1' || h === 'localhost' || h === '[::1]' || h === '::1';
 }
 
-function grade(c: CaseDef, ctx: CaseContext, skip: string | undefined, started: number, startedAt: string, inconclusive?: string): CaseResult {
-  const f = ctx.findings;
+/**
+ * A case's outcome and one-line verdict from its findings: a broken MUST fails, even when the case
+ * was also inconclusive; skip and inconclusive carry their reason. Shared by the server suite and
+ * the client harness.
+ */
+export function outcomeOf(rules: string[], f: Finding[], notes: string[], skip?: string, inconclusive?: string): { outcome: Outcome; detail: string } {
   let outcome: Outcome = 'pass';
   if (skip !== undefined) outcome = 'skip';
   else if (f.some((x) => x.grade === 'fail')) outcome = 'fail';
   else if (inconclusive !== undefined) outcome = 'inconclusive';
   else if (f.some((x) => x.grade === 'warn')) outcome = 'warn';
   else if (f.some((x) => x.grade === 'info')) outcome = 'info';
-  const first = f.find((x) => x.grade === outcome && c.rules.includes(x.rule)) ?? f.find((x) => x.grade === outcome) ?? f[0];
+  const first = f.find((x) => x.grade === outcome && rules.includes(x.rule)) ?? f.find((x) => x.grade === outcome) ?? f[0];
   const detail =
-    outcome === 'skip' ? skip! : outcome === 'inconclusive' ? inconclusive! : outcome === 'pass' ? (ctx.notes[0] ?? 'ok') : `${first!.rule}: ${first!.message}${f.length > 1 ? ` (+${f.length - 1} more)` : ''}`;
+    outcome === 'skip' ? skip! : outcome === 'inconclusive' ? inconclusive! : outcome === 'pass' ? (notes[0] ?? 'ok') : `${first!.rule}: ${first!.message}${f.length > 1 ? ` (+${f.length - 1} more)` : ''}`;
+  return { outcome, detail };
+}
+
+function grade(c: CaseDef, ctx: CaseContext, skip: string | undefined, started: number, startedAt: string, inconclusive?: string): CaseResult {
+  const f = ctx.findings;
+  const { outcome, detail } = outcomeOf(c.rules, f, ctx.notes, skip, inconclusive);
   return {
     id: c.id,
     title: c.title,
@@ -415,24 +425,31 @@ async function runCase(c: CaseDef, env: SuiteEnv, opts: RunOptions): Promise<Cas
   return grade(c, ctx, skip, started, iso, inconclusive);
 }
 
-export function buildReport(opts: RunOptions, params: SessionParams | null, startedAt: Date, cases: CaseResult[]): SuiteReport {
-  const totals = { cases: cases.length, pass: 0, fail: 0, warn: 0, info: 0, inconclusive: 0, skip: 0 } as SuiteReport['totals'];
-  for (const c of cases) totals[c.outcome]++;
+/**
+ * Per rule: the worst outcome of the cases citing it, plus what other cases observed broken (e.g. a
+ * bad close reason, ERR-6). A case's finding is charged to the rule it names; other rules of a failing
+ * case still passed. Shared by the server suite and the client harness.
+ */
+export function ruleVerdicts(registry: { id: string; level: Level; title: string }[], cases: CaseResult[]): SuiteReport['rules'] {
   const order: (Outcome | 'untested')[] = ['untested', 'skip', 'pass', 'info', 'inconclusive', 'warn', 'fail'];
-  const rules = serverSuiteRules().map((r) => {
+  return registry.map((r) => {
     const citing = cases.filter((c) => c.rules.includes(r.id));
     let outcome: Outcome | 'untested' = 'untested';
-    // A case that does not cite the rule can still observe it broken (e.g. a bad close reason, ERR-6).
     const elsewhere = cases.filter((c) => !c.rules.includes(r.id) && c.outcome !== 'skip').flatMap((c) => c.findings.filter((f) => f.rule === r.id && f.grade !== 'info'));
     if (elsewhere.length) outcome = elsewhere.some((f) => f.grade === 'fail') ? 'fail' : 'warn';
     for (const c of citing) {
-      // A case's finding is charged to the rule it names; other rules of a failing case still passed.
       const mine = c.findings.filter((f) => f.rule === r.id);
       const o: Outcome = c.outcome === 'skip' ? 'skip' : c.outcome === 'inconclusive' && !mine.some((f) => f.grade === 'fail') ? 'inconclusive' : mine.some((f) => f.grade === 'fail') ? 'fail' : mine.some((f) => f.grade === 'warn') ? 'warn' : mine.some((f) => f.grade === 'info') ? 'info' : 'pass';
       if (order.indexOf(o) > order.indexOf(outcome)) outcome = o;
     }
     return { id: r.id, level: r.level, title: r.title, outcome, cases: citing.map((c) => c.id) };
   });
+}
+
+export function buildReport(opts: RunOptions, params: SessionParams | null, startedAt: Date, cases: CaseResult[]): SuiteReport {
+  const totals = { cases: cases.length, pass: 0, fail: 0, warn: 0, info: 0, inconclusive: 0, skip: 0 } as SuiteReport['totals'];
+  for (const c of cases) totals[c.outcome]++;
+  const rules = ruleVerdicts(serverSuiteRules(), cases);
   const strict = opts.strict ?? false;
   return {
     schemaVersion: 1,

@@ -8,8 +8,8 @@
 import { DEFAULT_PARAMS } from '../../schemas/v1/defaults.js';
 import type { SessionParams } from '../../schemas/v1/messages.js';
 import { areaOf, RULES } from '../rules.js';
-import { levelOf, matches } from '../runner.js';
-import type { CaseDef, CaseResult, Outcome, SuiteReport } from '../types.js';
+import { levelOf, matches, outcomeOf, ruleVerdicts } from '../runner.js';
+import type { CaseDef, CaseResult, SuiteReport } from '../types.js';
 import { VERSION } from '../version.js';
 import { clientCases } from './cases/index.js';
 import type { DriverSettings } from './contract.js';
@@ -62,15 +62,7 @@ export function selectClientCases(cases: ClientCaseDef[], select: string[] = [],
 
 function grade(c: ClientCaseDef, ctx: ClientCaseContext, skip: string | undefined, inconclusive: string | undefined, startedAt: string): CaseResult {
   const f = ctx.findings;
-  let outcome: Outcome = 'pass';
-  if (skip !== undefined) outcome = 'skip';
-  else if (f.some((x) => x.grade === 'fail')) outcome = 'fail';
-  else if (inconclusive !== undefined) outcome = 'inconclusive';
-  else if (f.some((x) => x.grade === 'warn')) outcome = 'warn';
-  else if (f.some((x) => x.grade === 'info')) outcome = 'info';
-  const first = f.find((x) => x.grade === outcome && c.rules.includes(x.rule)) ?? f.find((x) => x.grade === outcome) ?? f[0];
-  const detail =
-    outcome === 'skip' ? skip! : outcome === 'inconclusive' ? inconclusive! : outcome === 'pass' ? (ctx.notes[0] ?? 'ok') : `${first!.rule}: ${first!.message}${f.length > 1 ? ` (+${f.length - 1} more)` : ''}`;
+  const { outcome, detail } = outcomeOf(c.rules, f, ctx.notes, skip, inconclusive);
   return {
     id: c.id,
     title: c.title,
@@ -122,19 +114,7 @@ export async function runClientSuite(opts: ClientRunOptions): Promise<SuiteRepor
   }
   const totals = { pass: 0, fail: 0, warn: 0, info: 0, inconclusive: 0, skip: 0, cases: results.length } as SuiteReport['totals'];
   for (const c of results) totals[c.outcome]++;
-  const order: (Outcome | 'untested')[] = ['untested', 'skip', 'pass', 'info', 'inconclusive', 'warn', 'fail'];
-  const rules = clientRules().map((r) => {
-    const citing = results.filter((c) => c.rules.includes(r.id));
-    let outcome: Outcome | 'untested' = 'untested';
-    const elsewhere = results.filter((c) => !c.rules.includes(r.id) && c.outcome !== 'skip').flatMap((c) => c.findings.filter((f) => f.rule === r.id && f.grade !== 'info'));
-    if (elsewhere.length) outcome = elsewhere.some((f) => f.grade === 'fail') ? 'fail' : 'warn';
-    for (const c of citing) {
-      const mine = c.findings.filter((f) => f.rule === r.id);
-      const o: Outcome = c.outcome === 'skip' ? 'skip' : c.outcome === 'inconclusive' && !mine.some((f) => f.grade === 'fail') ? 'inconclusive' : mine.some((f) => f.grade === 'fail') ? 'fail' : mine.some((f) => f.grade === 'warn') ? 'warn' : mine.some((f) => f.grade === 'info') ? 'info' : 'pass';
-      if (order.indexOf(o) > order.indexOf(outcome)) outcome = o;
-    }
-    return { id: r.id, level: r.level, title: r.title, outcome, cases: citing.map((c) => c.id) };
-  });
+  const rules = ruleVerdicts(clientRules(), results);
   const strict = opts.strict ?? false;
   return {
     schemaVersion: 1,
