@@ -81,8 +81,10 @@ const backoff: ClientCaseDef = {
     };
     // Until both made their attempts; a client that has clearly outgrown the cap is judged early.
     const silent = (i: number) => mine(i).length > 0 && mine(i).length <= BACKOFF_ATTEMPTS && Date.now() - mine(i).at(-1)!.at > 3 * s.backoffCapMs + ctx.ms(4_000);
+    // A client silent for longer than a capped delay may still be backing off without a cap: keep
+    // watching until the budget, so that its next attempts show the delays far beyond the cap.
     while (Date.now() < until && [0, 1].some((i) => mine(i).length <= BACKOFF_ATTEMPTS && gross(i) < 2)) {
-      if ([0, 1].some(silent)) break;
+      if ([0, 1].every((i) => silent(i) || gross(i) >= 2 || mine(i).length > BACKOFF_ATTEMPTS)) break;
       await ctx.sleep(100);
     }
     const now = Date.now();
