@@ -4,6 +4,8 @@
 #   chromium            the browser-client tests (headless, driven by playwright-core)
 #   python3-websockets  the independent Python server the conformance suite is judged against
 #                       (conformance/test/py-server, run with Debian's /usr/bin/python3)
+#   nginx               the reverse-proxy integration test (started by the test on a free port)
+#   redis-server        the multi-node (Redis broker) tests (started by the tests on free ports)
 # Installing Debian packages needs root, or sudo for a normal user. Idempotent: skips what is
 # already installed. Run from the repository root.
 set -euo pipefail
@@ -12,6 +14,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -19,6 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: chromium: $(chromium --version 2>/dev/null || echo missing)"
+echo "setup: nginx: $( (/usr/sbin/nginx -v 2>&1 || nginx -v 2>&1) | head -1 || echo missing)"
+echo "setup: redis-server: $(redis-server --version 2>/dev/null || echo missing)"
 echo "setup: python3-websockets: $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null || echo missing)"
 
 echo "setup: npm ci"
