@@ -1,7 +1,8 @@
 /** `mooring serve`: runs the reference server until SIGTERM/SIGINT, then shuts down gracefully (SHUT-2). */
 import { parseArgs } from 'node:util';
 import { DEFAULT_PARAMS } from '../schemas/v1/index.js';
-import { SERVER_DEFAULTS, startServer, type ServerOptions } from '../reference/server/index.js';
+import { readFileSync } from 'node:fs';
+import { SERVER_DEFAULTS, parseTrustProxy, startServer, type ServerOptions } from '../reference/server/index.js';
 import { parseDuration, parseInteger, parseRate, UsageError } from './args.js';
 import { browserExampleFiles } from '../reference/client/static-files.js';
 
@@ -44,6 +45,13 @@ Options (default in brackets):
   --allow-origin ORIGIN         allow this exact Origin (repeatable) [none; same origin always allowed]
   --no-same-origin              do not allow the server's own origin implicitly
   --allow-token-in-url          accept ?token= in the WebSocket URL [off]
+  --trust-proxy LIST            reverse proxies whose X-Forwarded-For is believed for the client
+                                address (per-IP limits, logs, same-origin): addresses, CIDRs,
+                                loopback, private; comma-separated, repeatable [none]
+  --forwarded-header NAME       x-forwarded-for or forwarded (RFC 7239): the one header read
+                                from a trusted proxy [x-forwarded-for]
+  --tls-cert FILE               PEM certificate (chain): serve wss:// and https:// [off]
+  --tls-key FILE                PEM private key of --tls-cert
   --token-warning DUR           token_expiring this long before a token expires [${secs(d.tokenWarningMs)}]
   --shutdown-spread DUR         spread shutdown retry hints over this window [${secs(d.shutdownSpreadMs)}]
   --no-test-actions             do not offer the conformance actions echo, publish, sleep
@@ -68,6 +76,8 @@ export function parseServeArgs(argv: string[]): ServerOptions {
       'session-policy': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
       'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
+      'trust-proxy': { type: 'string', multiple: true }, 'forwarded-header': { type: 'string' },
+      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       'no-test-actions': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,6 +85,25 @@ export function parseServeArgs(argv: string[]): ServerOptions {
   const int = (k: keyof typeof v, min = 0) => (v[k] === undefined ? undefined : parseInteger(v[k] as string, `--${k}`, min));
   const policy = v['session-policy'];
   if (policy !== undefined && policy !== 'single' && policy !== 'multiple') throw new UsageError('--session-policy: single or multiple');
+  const trustProxy = v['trust-proxy']?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  if (trustProxy) {
+    try {
+      parseTrustProxy(trustProxy); // DEPLOY-7: a bad entry is a usage error, before anything listens
+    } catch (e) {
+      throw new UsageError(`--trust-proxy: ${(e as Error).message.replace(/^trustProxy: /, '')}`);
+    }
+  }
+  const header = v['forwarded-header']?.toLowerCase();
+  if (header !== undefined && header !== 'x-forwarded-for' && header !== 'forwarded') throw new UsageError('--forwarded-header: x-forwarded-for or forwarded');
+  if (!v['tls-cert'] !== !v['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  const readPem = (flag: 'tls-cert' | 'tls-key') => {
+    try {
+      return readFileSync(v[flag]!);
+    } catch (e) {
+      throw new UsageError(`--${flag}: cannot read ${v[flag]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const tls = v['tls-cert'] ? { cert: readPem('tls-cert'), key: readPem('tls-key') } : undefined;
   return {
     host: v.host, port: int('port'), path: v.path, tokensFile: v['tokens-file'],
     heartbeatIntervalMs: dur('heartbeat-interval'), heartbeatTimeoutMs: dur('heartbeat-timeout'),
@@ -89,6 +118,7 @@ export function parseServeArgs(argv: string[]): ServerOptions {
     allowedOrigins: v['allow-origin'], allowSameOrigin: v['no-same-origin'] ? false : undefined,
     allowTokenInUrl: v['allow-token-in-url'] || undefined, tokenWarningMs: dur('token-warning'),
     shutdownSpreadMs: dur('shutdown-spread'), testActions: v['no-test-actions'] ? false : undefined,
+    trustProxy, forwardedHeader: header as ServerOptions['forwardedHeader'], tls,
     logger: v.quiet ? false : undefined,
   };
 }

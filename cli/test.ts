@@ -67,6 +67,8 @@ Options (default in brackets):
                           300 on 127.0.0.1, else skipped]
   --token-in-url-allowed  the server opted in to ?token= (AUTH-7 is skipped)
   --timeout-scale X       multiply every wait and time limit by X [1]
+  --ca FILE               PEM certificate(s) to trust for a wss:// URL (a self-
+                          signed or private-CA server) [Node's bundled roots]
   --report-json FILE      write the JSON report (schemaVersion 1)
   --report-junit FILE     write a JUnit XML report
   --report-html FILE      write a self-contained HTML report; its rule IDs link to
@@ -121,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
         'token-in-url-allowed': { type: 'boolean' }, 'timeout-scale': { type: 'string' },
         'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
         strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        sequential: { type: 'boolean' }, 'spec-url': { type: 'string' },
+        sequential: { type: 'boolean' }, 'spec-url': { type: 'string' }, ca: { type: 'string' },
       },
     }));
   } catch (e) {
@@ -174,6 +176,14 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('mooring test: --max-connections-per-ip must be a positive integer\n');
     return 2;
   }
+  let ca: Buffer | undefined;
+  if (v.ca !== undefined) {
+    try {
+      ca = readFileSync(v.ca as string);
+    } catch (e) {
+      return usage(`cannot read --ca ${v.ca as string}: ${(e as Error).message}`);
+    }
+  }
   const reporter = consoleReporter();
   const quiet = !!v.quiet;
   const base: Omit<RunOptions, 'url' | 'tokens'> = {
@@ -182,6 +192,7 @@ export async function run(argv: string[]): Promise<number> {
     timeoutScale: scale,
     strict: !!v.strict,
     concurrent: !v.sequential,
+    ca,
     onCaseStart: quiet ? undefined : (c, i, n) => reporter.caseStart(c, i, n),
     onCaseEnd: quiet ? undefined : (r, i, n) => reporter.caseEnd(r, i, n),
     onCaseProgress: quiet ? undefined : (c, ms, what) => reporter.caseProgress(c, ms, what),

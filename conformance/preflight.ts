@@ -34,8 +34,11 @@ export class PreflightViolation extends Error {
   }
 }
 
-/** How the run's connections adapt to a server that refuses the suite's default handshake. */
-export type Adapt = { noSubprotocol?: boolean; origin?: string };
+/**
+ * How the run's connections adapt to a server that refuses the suite's default handshake, and the
+ * certificate authorities they trust for wss:// (`ca`, PEM; Node's roots when absent).
+ */
+export type Adapt = { noSubprotocol?: boolean; origin?: string; ca?: string | Buffer };
 
 /** A token and where it came from (`--token`, `--token2`, `--tokens-file line 3`, `minted user x`). */
 export interface SourcedToken {
@@ -100,7 +103,7 @@ function attempt(url: string, adapt: Adapt, token: string, timeoutMs: number): P
   return new Promise((resolve) => {
     const frames: string[] = [];
     let opened = false;
-    const ws = new WebSocket(url, adapt.noSubprotocol ? [] : [SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: timeoutMs, origin: adapt.origin });
+    const ws = new WebSocket(url, adapt.noSubprotocol ? [] : [SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: timeoutMs, origin: adapt.origin, ca: adapt.ca });
     const timer = setTimeout(() => done({ kind: 'timeout', opened, protocol: ws.protocol, frames }), timeoutMs);
     let settled = false;
     const done = (a: Attempt) => {
@@ -186,13 +189,13 @@ function paramsProblem(m: AuthenticatedMessage): string | undefined {
  * The handshake with the first token: finds how to connect (adapting to a server that breaks VER-2
  * or SEC-1 but speaks Mooring) and returns its `authenticated`.
  */
-export async function firstContact(url: string, first: SourcedToken, timeoutMs: number): Promise<{ adapt: Adapt; msg: AuthenticatedMessage }> {
+export async function firstContact(url: string, first: SourcedToken, timeoutMs: number, base: Adapt = {}): Promise<{ adapt: Adapt; msg: AuthenticatedMessage }> {
   const origin = new URL(url.replace(/^ws/, 'http')).origin;
-  let a = await attempt(url, {}, first.token, timeoutMs);
-  let adapt: Adapt = {};
+  let a = await attempt(url, base, first.token, timeoutMs);
+  let adapt: Adapt = { ...base };
   // VER-2: a server that accepts without selecting mooring.v1 but speaks it is graded by ver.select.
   if (a.kind === 'no-subprotocol') {
-    adapt = { noSubprotocol: true };
+    adapt = { ...base, noSubprotocol: true };
     const b = await attempt(url, adapt, first.token, timeoutMs);
     if (b.kind !== 'authenticated') throw refusal(b.kind === 'http' || b.kind === 'error' ? b : { kind: 'no-subprotocol' }, url, first.label, timeoutMs);
     a = b;
@@ -237,7 +240,7 @@ export function checkDistinctUsers(list: { label: string; userId: string }[]): v
  * left to the CONF cases to grade.
  */
 export async function checkProfile(url: string, adapt: Adapt, t: SourcedToken, channel: string, timeoutMs: number): Promise<number> {
-  const ws = new WebSocket(url, adapt.noSubprotocol ? [] : [SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: timeoutMs, origin: adapt.origin });
+  const ws = new WebSocket(url, adapt.noSubprotocol ? [] : [SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: timeoutMs, origin: adapt.origin, ca: adapt.ca });
   ws.on('error', () => {});
   const answers = new Map<string, { success: boolean; error?: { code?: string } }>();
   const actions: [string, unknown][] = [['echo', { preflight: true }], ['publish', { channel, data: 'preflight' }], ['sleep', { ms: 1 }]];

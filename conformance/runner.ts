@@ -51,6 +51,8 @@ export interface RunOptions {
   progressEveryMs?: number;
   /** The preflight's findings and decisions, one line each, as they are made. */
   onPreflight?: (line: string) => void;
+  /** Certificate authorities (PEM) trusted for a wss:// URL, e.g. a self-signed server's certificate. @default Node's roots */
+  ca?: string | Buffer;
   /** Cases to run instead of the built-in ones (tests). */
   cases?: CaseDef[];
 }
@@ -245,7 +247,7 @@ export async function runSuite(opts: RunOptions): Promise<SuiteReport> {
     caps.loopback = opts.caps?.loopback ?? isLoopback(opts.url);
     await checkTcp(opts.url, t);
     if (!main.length) throw new SetupError('no token: give --token (and --token2), or --tokens-file', 'usage');
-    const first = await firstContact(opts.url, main[0]!, t);
+    const first = await firstContact(opts.url, main[0]!, t, opts.ca === undefined ? {} : { ca: opts.ca });
     adapt = first.adapt;
     params = { ...first.msg.params };
     users.push(first.msg.userId);

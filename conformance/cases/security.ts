@@ -1,9 +1,10 @@
 /** Security and HTTP: SEC-1, HTTP-1, HTTP-2, HTTP-3. */
 import type { CaseDef } from '../types.js';
+import type { CaseContext } from '../context.js';
+import { httpCall, type HttpAnswer } from '../wire/http.js';
 
-async function http(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; body: string; headers: Headers }> {
-  const r = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  return { status: r.status, body: await r.text(), headers: r.headers };
+function http(ctx: CaseContext, url: string, init: { method?: string; headers?: Record<string, string> }, timeoutMs: number): Promise<HttpAnswer> {
+  return httpCall(url, init, timeoutMs, ctx.env.adapt?.ca);
 }
 
 export const securityCases: CaseDef[] = [
@@ -40,12 +41,12 @@ export const securityCases: CaseDef[] = [
     async run(ctx) {
       const url = `${ctx.httpUrl}/heartbeat`;
       ctx.record('http', 'out', 'POST', `${url} (Bearer token 1)`);
-      const ok = await http(url, { method: 'POST', headers: { authorization: `Bearer ${ctx.tokens[0]}` } }, ctx.waitMs);
+      const ok = await http(ctx, url, { method: 'POST', headers: { authorization: `Bearer ${ctx.tokens[0]}` } }, ctx.waitMs);
       ctx.record('http', 'in', 'status', `${ok.status} ${ok.body.slice(0, 200)}`);
       ctx.check('HTTP-1', ok.status === 204, `POST /heartbeat with a valid token answered ${ok.status}, expected 204`);
       ctx.check('HTTP-3', ok.status !== 404, `POST /heartbeat is not served on the WebSocket port (${ok.status})`);
       for (const [what, headers] of [['a bad token', { authorization: 'Bearer nope-not-a-token' }], ['no Authorization', {}]] as const) {
-        const bad = await http(url, { method: 'POST', headers }, ctx.waitMs);
+        const bad = await http(ctx, url, { method: 'POST', headers }, ctx.waitMs);
         ctx.record('http', 'in', 'status', `${what}: ${bad.status} ${bad.body.slice(0, 200)}`);
         ctx.check('HTTP-1', bad.status === 401, `POST /heartbeat with ${what} answered ${bad.status}, expected 401`);
       }
@@ -60,9 +61,9 @@ export const securityCases: CaseDef[] = [
       // HTTP-2: sessions counts the user's open sessions: this one at least.
       const live = await ctx.session(0);
       const sentAt = Date.now();
-      const hb = await http(`${ctx.httpUrl}/heartbeat`, { method: 'POST', headers: auth }, ctx.waitMs);
+      const hb = await http(ctx, `${ctx.httpUrl}/heartbeat`, { method: 'POST', headers: auth }, ctx.waitMs);
       ctx.record('http', 'in', 'status', `POST /heartbeat ${hb.status}`);
-      const r = await http(`${ctx.httpUrl}/presence`, { headers: auth }, ctx.waitMs);
+      const r = await http(ctx, `${ctx.httpUrl}/presence`, { headers: auth }, ctx.waitMs);
       ctx.record('http', 'in', 'status', `GET /presence ${r.status} ${r.body.slice(0, 300)}`);
       ctx.require('HTTP-2', r.status === 200, `GET /presence answered ${r.status}`);
       ctx.check('HTTP-2', /json/i.test(r.headers.get('content-type') ?? ''), `content-type "${r.headers.get('content-type')}"`);
@@ -87,7 +88,7 @@ export const securityCases: CaseDef[] = [
       ctx.check('HTTP-2', Number.isInteger(p.sessions) && (p.sessions as number) >= 0, `sessions is ${JSON.stringify(p.sessions)}, expected an integer`);
       if (live.isOpen) ctx.check('HTTP-2', (p.sessions as number) >= 1, `sessions is ${JSON.stringify(p.sessions)} while a session of ${ctx.users[0]} is open`);
       for (const [what, headers] of [['a bad token', { authorization: 'Bearer nope' }], ['no Authorization', {}]] as const) {
-        const bad = await http(`${ctx.httpUrl}/presence`, { headers }, ctx.waitMs);
+        const bad = await http(ctx, `${ctx.httpUrl}/presence`, { headers }, ctx.waitMs);
         ctx.check('HTTP-2', bad.status === 401, `GET /presence with ${what} answered ${bad.status}, expected 401`);
       }
     },
@@ -97,7 +98,7 @@ export const securityCases: CaseDef[] = [
     title: 'GET /healthz answers 200 without authentication while the server serves',
     rules: ['HTTP-5'],
     async run(ctx) {
-      const r = await http(`${ctx.httpUrl}/healthz`, {}, ctx.waitMs);
+      const r = await http(ctx, `${ctx.httpUrl}/healthz`, {}, ctx.waitMs);
       ctx.record('http', 'in', 'status', `GET /healthz ${r.status} ${r.body.slice(0, 200)}`);
       ctx.check('HTTP-5', r.status === 200, `GET /healthz answered ${r.status}, expected 200`);
     },

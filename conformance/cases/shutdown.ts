@@ -7,6 +7,7 @@ import type { CaseContext } from '../context.js';
 import type { Conn } from '../wire/conn.js';
 import type { CaseDef } from '../types.js';
 import { subscribeAnswer } from './util.js';
+import { httpCall } from '../wire/http.js';
 import type { ServerControl } from '../server-control.js';
 
 /** The storm is at most this many clients (each a distinct user under sessionPolicy single). */
@@ -77,7 +78,7 @@ export const shutdownCases: CaseDef[] = [
       const closed = await holder!.waitClose(ctx.ms(10_000));
       ctx.require('SHUT-1', closed, 'the server did not start closing connections within 10 s of SIGTERM');
       // HTTP-5: /healthz says 503 while the server shuts down (when anything still answers).
-      const hz = await fetch(healthz, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => 0);
+      const hz = await httpCall(healthz, {}, 1000, ctx.env.adapt?.ca).then((r) => r.status, () => 0);
       ctx.note(`GET /healthz during shutdown: ${hz || 'refused'}`);
       if (hz) ctx.check('HTTP-5', hz === 503, `GET /healthz answered ${hz} while the server was shutting down, expected 503`);
       const statuses: number[] = [];

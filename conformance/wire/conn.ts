@@ -41,6 +41,8 @@ export interface ConnectOptions {
   /** `Origin` header; none by default (SEC-1). `null`: none, even when the run adapted to a server refusing that. */
   origin?: string | null;
   headers?: Record<string, string>;
+  /** Certificate authorities trusted for wss:// (PEM). @default Node's roots */
+  ca?: string | Buffer;
   /** Answer WebSocket pings automatically (default true; HB-5). */
   autoPong?: boolean;
   label?: string;
@@ -118,6 +120,7 @@ export class Conn {
     this.ws = new WebSocket(url, protocols ?? [], {
       headers,
       origin: opts.origin ?? undefined,
+      ca: opts.ca,
       perMessageDeflate: false, // the proxy reads frames; compression would hide message types
       autoPong: opts.autoPong ?? true,
       handshakeTimeout: Math.max(2000, host.waitMs),

@@ -9,9 +9,29 @@ import type { ClientOptions, WebSocketConstructor } from './options.js';
 const defaultWebSocket: WebSocketConstructor =
   (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? (WS as unknown as WebSocketConstructor);
 
+/** The Node client's options: the common ones plus what only Node can do. */
+export interface NodeClientOptions extends ClientOptions {
+  /**
+   * Certificate authorities to trust for a wss:// URL (PEM), instead of Node's bundled roots: a
+   * self-signed or private-CA server certificate. Uses `ws` (the global WebSocket takes no CA).
+   * @default undefined (Node's roots)
+   */
+  ca?: string | Buffer | (string | Buffer)[];
+}
+
+/** `ws`, trusting `ca` for wss:// URLs. */
+export function webSocketWithCa(ca: NonNullable<NodeClientOptions['ca']>): WebSocketConstructor {
+  return class extends WS {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { ca });
+    }
+  } as unknown as WebSocketConstructor;
+}
+
 export class MooringClient extends BaseClient {
-  constructor(options: ClientOptions) {
-    super({ WebSocket: defaultWebSocket, ...options });
+  constructor(options: NodeClientOptions) {
+    const { ca, ...rest } = options;
+    super({ WebSocket: ca === undefined ? defaultWebSocket : webSocketWithCa(ca), ...rest });
   }
 }
 

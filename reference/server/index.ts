@@ -5,6 +5,7 @@ export { MemoryBroker, type Broker, type MemoryBrokerOptions, type ChannelPush, 
 export { FileTokenStore, MemoryTokenStore, openTokenStore, hashToken, type TokenStore, type StoredToken } from './tokens-file.js';
 export { ActionError, testActions, type ActionHandler, type ActionContext } from './actions.js';
 export { isChannelName } from '../../schemas/v1/index.js';
+export { ProxyTrust, parseTrustProxy, normalizeAddress, type ClientOrigin, type ForwardedHeader } from './proxy.js';
 export { stderrSink, type LogEntry, type LogSink } from './logger.js';
 export { SERVER_NAME, SERVER_VERSION } from './version.js';
 export { defaultAuthorize, type Authorize, type TokenRecord } from '../core/server/index.js';

@@ -63,6 +63,23 @@ export interface ServerOptions {
   maxConnectionsPerIp?: number;
   /** Sockets per client IP beyond which a new socket is destroyed at accept, before any HTTP (LIMIT-9). @default maxConnectionsPerIp + 64 */
   maxSocketsPerIp?: number;
+  /**
+   * Reverse proxies whose forwarding headers are believed (DEPLOY-1..7): addresses ('10.0.0.5'), CIDRs
+   * ('10.0.0.0/8', 'fd00::/8') or 'loopback', 'private', 'linklocal'. A request from one of them is
+   * the client's named by `forwardedHeader` (the right-most untrusted hop) for per-IP limits, logs and
+   * the same-origin check. @default [] (no proxy trusted; the TCP peer is the client)
+   */
+  trustProxy?: string[];
+  /**
+   * The one header a trusted proxy names the client in (DEPLOY-3): 'x-forwarded-for' (with
+   * X-Forwarded-Proto and X-Forwarded-Host) or 'forwarded' (RFC 7239). The other is ignored. @default 'x-forwarded-for'
+   */
+  forwardedHeader?: 'x-forwarded-for' | 'forwarded';
+  /**
+   * TLS for a server of its own (`startServer`; DEPLOY-6): PEM certificate chain and key (and CA
+   * certificates to send along). URLs become wss:// and https://. Ignored by `attach` (the app's server decides). @default none (plain ws://)
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer | (string | Buffer)[] };
   /** Origins allowed exactly, e.g. 'https://app.example.com' (SEC-1). @default [] */
   allowedOrigins?: string[];
   /** Also allow the server's own origin (http(s):// + Host) (SEC-1). @default true */
@@ -118,6 +135,8 @@ export const SERVER_DEFAULTS = {
   tokensFile: './mooring-tokens.json',
   maxConnectionsPerIp: 256,
   allowedOrigins: [] as string[],
+  trustProxy: [] as string[],
+  forwardedHeader: 'x-forwarded-for',
   allowSameOrigin: true,
   allowTokenInUrl: false,
   tokenWarningMs: 60_000,

@@ -12,6 +12,7 @@
  *    (`handleUpgrade(req, socket, head)`, `handleRequest(req, res)`).
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -24,6 +25,7 @@ import { createHttpHandler } from './http.js';
 import { makeEntry, stderrSink } from './logger.js';
 import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
 import { openTokenStore, type TokenStore } from './tokens-file.js';
+import { ProxyTrust, type ClientOrigin } from './proxy.js';
 import { SERVER_NAME, SERVER_VERSION } from './version.js';
 
 /** The protocol engine without a port of its own: what `attach` and `startServer` are built on. */
@@ -56,12 +58,12 @@ export interface Mooring {
 
 /** Mooring on its own HTTP server and port (`startServer`). */
 export interface MooringServer extends Mooring {
-  /** e.g. 'ws://127.0.0.1:PORT/ws' */
+  /** e.g. 'ws://127.0.0.1:PORT/ws' ('wss://' with `tls`) */
   readonly url: string;
-  /** e.g. 'http://127.0.0.1:PORT' */
+  /** e.g. 'http://127.0.0.1:PORT' ('https://' with `tls`) */
   readonly httpUrl: string;
   readonly port: number;
-  /** The HTTP server Mooring listens on. */
+  /** The HTTP server Mooring listens on (an https.Server with `tls`). */
   readonly httpServer: HttpServer;
 }
 
@@ -270,20 +272,35 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   const rawSockets = new Set<Socket>();
   const socketsPerIp = new Map<string, number>();
   const maxSocketsPerIp = o.maxSocketsPerIp ?? o.maxConnectionsPerIp + 64;
-  function trackSocket(socket: Socket): void {
-    if (rawSockets.has(socket)) return;
-    const ip = socket.remoteAddress ?? 'unknown';
+  const trust = new ProxyTrust(o.trustProxy, o.forwardedHeader); // DEPLOY-7: a bad entry throws here, at start
+  // Sockets counted, by connection 4-tuple: a TLS socket and the TCP socket under it are one socket.
+  const counted = new Set<string>();
+  const tupleOf = (s: Socket) => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+  /** Counts `socket` against `ip` until it closes; the count after it, or 0 when it was already counted. */
+  function count(socket: Socket, ip: string): number {
+    const key = tupleOf(socket);
+    if (counted.has(key)) return 0;
+    counted.add(key);
     const n = (socketsPerIp.get(ip) ?? 0) + 1;
     socketsPerIp.set(ip, n);
-    rawSockets.add(socket);
     socket.once('close', () => {
-      rawSockets.delete(socket);
+      counted.delete(key);
       const left = (socketsPerIp.get(ip) ?? 1) - 1;
       if (left > 0) socketsPerIp.set(ip, left);
       else socketsPerIp.delete(ip);
     });
+    return n;
+  }
+  function trackSocket(socket: Socket): void {
+    if (rawSockets.has(socket)) return;
+    rawSockets.add(socket);
+    socket.once('close', () => rawSockets.delete(socket));
+    // DEPLOY-4: a trusted proxy's sockets carry many clients: none is counted as the proxy's own; its
+    // upgrades count against their client's address from the upgrade on. Every other peer's
+    // sockets count from accept (an untrusted flood is still dropped here).
+    if (trust.trusts(socket.remoteAddress)) return;
     // LIMIT-9: far beyond the per-IP limit, not even an HTTP answer: the socket is dropped at accept.
-    if (n > maxSocketsPerIp) socket.destroy();
+    if (count(socket, socket.remoteAddress ?? 'unknown') > maxSocketsPerIp) socket.destroy();
   }
 
   /** LOG-2: at most a short prefix of anything a client sent where a token could be. */
@@ -292,7 +309,8 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   }
 
   function refuse(socket: Duplex, status: number, reason: string, req: IncomingMessage, path: string): void {
-    log('info', 'handshake_rejected', { status, reason, ip: req.socket.remoteAddress, path: prefix(path) });
+    const client = clientOf(req);
+    log('info', 'handshake_rejected', { status, reason, ip: client.ip, ...(client.peer ? { peer: client.peer } : {}), path: prefix(path) });
     const body = JSON.stringify({ error: reason });
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     // LIMIT-9: a peer that keeps its side open (or vanished) must not hold the fd: destroy after a short linger.
@@ -301,12 +319,25 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     socket.once('close', () => clearTimeout(linger));
   }
 
+  /** DEPLOY-1, DEPLOY-2: the client behind the request (its peer unless that is a trusted proxy). */
+  const origins = new WeakMap<IncomingMessage, ClientOrigin>();
+  function clientOf(req: IncomingMessage): ClientOrigin {
+    let c = origins.get(req);
+    if (!c) origins.set(req, (c = trust.clientOf(req.socket.remoteAddress, req.headers)));
+    return c;
+  }
+
   function originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     if (origin === undefined) return true; // SEC-1: no Origin, not refused for it
     if (o.allowedOrigins.includes(origin)) return true;
-    const host = req.headers.host;
-    return o.allowSameOrigin && host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+    if (!o.allowSameOrigin) return false;
+    // DEPLOY-5: behind a trusted proxy, the own origin is the scheme and host the client used.
+    const client = clientOf(req);
+    const host = client.host ?? req.headers.host;
+    if (host === undefined) return false;
+    if (client.proto) return origin === `${client.proto}://${host}`;
+    return origin === `http://${host}` || origin === `https://${host}`;
   }
 
   /** The request target's URL, or null when it is none (`//host:99999/ws`, on which `new URL` would throw: ERR-4). */
@@ -318,14 +349,15 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     const url = requestUrl(req);
     if (url !== null && url.pathname !== o.path && !opts.refuseOtherPaths) return false; // another route's upgrade: not ours
     socket.on('error', () => socket.destroy());
-    // An attached server's sockets are counted from the upgrade on (the app's HTTP is not Mooring's to limit).
+    // An attached server's sockets are counted from the upgrade on (the app's HTTP is not Mooring's to
+    // limit); a standalone server's were counted at accept (the same 4-tuple: not twice).
     if (socket instanceof Socket) trackSocket(socket);
     try {
       upgrade(req, socket, head, url);
     } catch (err) {
       // ERR-4: nothing a peer sends in a handshake may take the server down.
       if (strict) throw err;
-      log('error', 'handshake_rejected', { status: 500, reason: 'internal_error', ip: req.socket.remoteAddress, detail: String((err as Error)?.message ?? err) });
+      log('error', 'handshake_rejected', { status: 500, reason: 'internal_error', ip: clientOf(req).ip, detail: String((err as Error)?.message ?? err) });
       socket.destroy();
     }
     return true;
@@ -341,7 +373,9 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     if (!originAllowed(req)) return refuse(socket, 403, 'origin_not_allowed', req, path); // SEC-1
     const urlToken = url.searchParams.get('token') ?? undefined;
     if (urlToken !== undefined && !o.allowTokenInUrl) return refuse(socket, 400, 'token_in_url', req, path); // AUTH-7
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const { ip } = clientOf(req);
+    // DEPLOY-4: through a trusted proxy, the upgrade counts against its client from here to close.
+    if (socket instanceof Socket && trust.trusts(socket.remoteAddress)) count(socket, ip);
     // LIMIT-2: this socket and every other one of the IP (open connections, upgrades in progress).
     if ((socketsPerIp.get(ip) ?? 0) > o.maxConnectionsPerIp) return refuse(socket, 429, 'too_many_connections', req, path);
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip, req.headers.origin, urlToken));
@@ -477,9 +511,16 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const m = createMooring(options);
   // LIMIT-9: a header timeout well below Node's 60 s default, checked every second (Node checks every 30 s by default).
-  const httpServer = createServer({ headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) }, (req, res) => {
+  const serverOptions = { headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (!m.handleRequest(req, res)) res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'content-length': 21 }).end('{"error":"not_found"}');
-  });
+  };
+  // DEPLOY-6: with a certificate, TLS on the same port (wss://, https://); a TLS handshake is held no
+  // longer than the headers are (LIMIT-9).
+  const httpServer: HttpServer = o.tls
+    ? createHttpsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, handshakeTimeout: o.headersTimeoutMs }, onRequest)
+    : createServer(serverOptions, onRequest);
+  if (o.tls) httpServer.on('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy());
   httpServer.on('clientError', (_err, socket) => socket.destroy());
   // LIMIT-2, LIMIT-9: on its own port, every socket counts against its IP from accept on.
   httpServer.on('connection', (socket: Socket) => m.trackSocket(socket));
@@ -494,8 +535,9 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   });
   const port = (httpServer.address() as AddressInfo).port;
   const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
-  const url = `ws://${hostForUrl}:${port}${o.path}`;
-  const httpUrl = `http://${hostForUrl}:${port}`;
+  const secure = o.tls ? 's' : '';
+  const url = `ws${secure}://${hostForUrl}:${port}${o.path}`;
+  const httpUrl = `http${secure}://${hostForUrl}:${port}`;
   const sink = options.logger === false ? null : (options.logger ?? stderrSink);
   sink?.(makeEntry('info', 'server_listening', { url, httpUrl }));
 
