@@ -6,6 +6,7 @@
 #                       (conformance/test/py-server, run with Debian's /usr/bin/python3)
 #   nginx               the reverse-proxy integration test (started by the test on a free port)
 #   redis-server        the multi-node (Redis broker) tests (started by the tests on free ports)
+#   openssl             the TLS tests make a self-signed certificate with it at test time
 # Installing Debian packages needs root, or sudo for a normal user. Idempotent: skips what is
 # already installed. Run from the repository root.
 set -euo pipefail
@@ -16,6 +17,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
