@@ -97,6 +97,8 @@ export async function referenceProcess(n = STORM_MAX): Promise<{ control: Server
 export interface EmbeddedOptions {
   /** Also prepare the reference CLI as a child process for the shutdown cases. @default true */
   serverProcess?: boolean;
+  /** Serve wss:// with this certificate (DEPLOY-8). @default none (ws://) */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** Starts the in-process reference server with short timings and mints the tokens the suite needs. */
@@ -107,6 +109,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     tokensFile: ':memory:',
     logger: false,
     ...EMBEDDED_SERVER_OPTIONS,
+    tls: opts.tls,
     actions: {
       [FAILING_ACTION]: () => {
         throw new Error('SECRET conformance-failure at handler (/srv/app/handlers.js:12:7)');
