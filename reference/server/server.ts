@@ -474,34 +474,43 @@ export function createMooring(options: ServerOptions = {}): Mooring {
 }
 
 /**
- * Mooring on an app's existing HTTP server: the upgrades of `path` and Mooring's HTTP endpoints are
- * Mooring's; every other request goes to the app's own request listeners (those registered before
- * `attach`), and other upgrades to the app's upgrade listeners (with none, they get 404).
+ * Mooring on an app's existing HTTP server (DEPLOY-9): the upgrades of `path` and Mooring's HTTP
+ * endpoints are Mooring's; every other request and upgrade goes to the app's own listeners, those
+ * registered before `attach` and after it alike (a Next.js custom server adds its upgrade handler
+ * late). Mooring sees each `request` and `upgrade` event first, by wrapping the server's `emit`,
+ * rather than by moving the app's listeners around: a listener added later can then never also
+ * answer one of Mooring's routes. With no request listener of the app's, other routes get 404; with
+ * no upgrade listener, other upgrades get 404.
  */
 export function attach(httpServer: HttpServer, options: ServerOptions = {}): AttachedMooring {
   const m = createMooring(options);
-  const appListeners = httpServer.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    if (m.handleRequest(req, res)) return;
-    if (appListeners.length === 0) {
-      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"not_found"}');
-      return;
+  // Node emits 'upgrade' only when the server has an upgrade listener (else the upgrade is handed to
+  // the request listeners as a plain request): this one keeps upgrades coming; it never runs for
+  // Mooring's path, and does nothing for others.
+  const keepUpgrades = () => undefined;
+  const emit = httpServer.emit;
+  const wrapped = function (this: HttpServer, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') {
+      const [req, res] = args as [IncomingMessage, ServerResponse];
+      if (m.handleRequest(req, res)) return true;
+      if (this.listenerCount('request') === 0) {
+        res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'content-length': 21 }).end('{"error":"not_found"}');
+        return true;
+      }
+    } else if (event === 'upgrade') {
+      const [req, socket, head] = args as [IncomingMessage, Duplex, Buffer];
+      if (m.handleUpgrade(req, socket, head, { refuseOtherPaths: this.listenerCount('upgrade') <= 1 })) return true;
     }
-    for (const l of appListeners) l.call(httpServer, req, res);
+    return (emit as (this: HttpServer, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };
-  // With no upgrade listener of the app's, other paths get 404 rather than a hanging socket.
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-    void m.handleUpgrade(req, socket, head, { refuseOtherPaths: httpServer.listenerCount('upgrade') === 1 });
-  for (const l of appListeners) httpServer.removeListener('request', l);
-  httpServer.on('request', onRequest);
-  httpServer.on('upgrade', onUpgrade);
+  httpServer.emit = wrapped as HttpServer['emit'];
+  httpServer.on('upgrade', keepUpgrades);
   let detached: Promise<void> | undefined;
   return {
     ...m,
     detach: () => (detached ??= m.shutdown().then(() => {
-      httpServer.removeListener('request', onRequest);
-      httpServer.removeListener('upgrade', onUpgrade);
-      for (const l of appListeners) httpServer.on('request', l);
+      if (httpServer.emit === wrapped) httpServer.emit = emit;
+      httpServer.removeListener('upgrade', keepUpgrades);
     })),
   };
 }
