@@ -46,6 +46,10 @@ describe('behind nginx', () => {
   it('DEPLOY-2: the server conformance suite passes through nginx with the documented settings', async () => {
     const report = await runSuite({
       url,
+      // LIMIT-3's verdict would be nginx's: its buffers (tens of MiB, seen 70 MiB) sit between the
+      // server and the stalled reader, so the server sees a fast reader, and the 4509 close queued
+      // behind the unread data is lost when nginx tears the connection down (inconclusive, 1006).
+      exclude: ['limit.slow-consumer'],
       tokens: [await server.createToken('conf-alice'), await server.createToken('conf-bob')],
       caps: {
         mintToken: (user, ttlMs) => server.createToken(user, { ttlMs }),
