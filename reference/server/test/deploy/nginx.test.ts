@@ -63,7 +63,11 @@ describe('behind nginx', () => {
     // Only the cases that need control of the server process (SIGTERM, SIGKILL) are skipped.
     const skipped = report.cases.filter((c) => c.outcome === 'skip');
     expect(skipped.every((c) => /server-cmd|server process/.test(c.detail)), skipped.map((c) => `${c.id}: ${c.detail}`).join('\n')).toBe(true);
-    expect(report.cases.filter((c) => c.outcome === 'pass').length).toBeGreaterThan(70);
+    // Every other case passes (info outcomes included: none is expected through nginx).
+    const passed = report.cases.filter((c) => c.outcome === 'pass').length;
+    expect(passed + skipped.length, report.cases.filter((c) => c.outcome === 'info').map((c) => `${c.id}: ${c.detail}`).join('\n')).toBe(report.cases.length);
+    expect(passed).toBeGreaterThanOrEqual(70);
+    console.log(`[figures] through nginx: ${passed} pass, ${skipped.length} skip (${skipped.map((c) => c.id).join(', ')}) of ${report.cases.length} cases`);
   }, 90_000);
 
   it('DEPLOY-4: per-IP limits count the real clients behind nginx, not nginx', async () => {
