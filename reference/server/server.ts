@@ -15,7 +15,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
-import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
+import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type PushMessage, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
 import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
 import { FrameGuard } from './frame-guard.js';
 import { jsonDepth, MAX_PAYLOAD_DEPTH, runAction, testActions, type ActionHandler } from './actions.js';
@@ -120,10 +120,13 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     if (busy) return;
     busy = true;
     try {
-      while (queue.length) {
-        const event = queue.shift()!;
+      // An index, not shift(): events that performing actions queues (a sync action's result, a slow
+      // consumer) are appended and handled in this same loop.
+      for (let i = 0; i < queue.length; i++) {
+        const event = queue[i]!;
         try {
-          for (const a of core.handle(event)) perform(a);
+          const actions = core.handle(event);
+          for (let j = 0; j < actions.length; j++) perform(actions[j]!);
         } catch (err) {
           // ERR-4: a bug costs at most the event that hit it, never the server nor the events queued
           // behind it (another connection's close, say); tests (strict) see it as a failure.
@@ -152,25 +155,30 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     timer.unref();
   }
 
-  /** Outbound messages, validated and serialized once per object (a push fans out as one string). */
-  const serialized = new WeakMap<ServerMessage, string>();
+  /**
+   * Outbound messages, validated and serialized. Data already serialized (`RawJson`: a push's data
+   * as the broker keeps it, LIMIT-7; an action's result as `runAction` checked it) is spliced in as is.
+   */
   function serialize(m: ServerMessage): string | null {
-    let s = serialized.get(m);
-    if (s !== undefined) return s;
-    // LIMIT-7: a push whose data the broker serialized is checked without it and spliced in as is.
-    const raw = m.type === 'push' && m.data instanceof RawJson ? m.data.json : undefined;
-    const v = validateServerMessage(raw === undefined ? m : { ...m, data: null });
-    if (!v.ok) {
-      if (strict) throw new Error(`outbound message fails the schema: ${v.error}: ${JSON.stringify(m).slice(0, 200)}`);
-      log('error', 'message_invalid', { direction: 'outbound', type: m.type, detail: v.error });
-      return null;
+    const raw = (m.type === 'push' || m.type === 'response') && (m as { data?: unknown }).data instanceof RawJson
+      ? ((m as { data?: unknown }).data as RawJson).json : undefined;
+    // In production, frames the server builds from parts it validated itself skip the schema check:
+    // a pong (a number), a push (channel checked at publish, SUB-1; position and ts from the broker,
+    // data serialized by the broker) and a successful response whose data runAction serialized (the
+    // requestId is the validated request's, REQ-1). Every other frame, and every frame under tests
+    // (strict), is validated as ARCHITECTURE.md "Validation" says.
+    if (strict || !(m.type === 'pong' || (raw !== undefined && (m.type === 'push' || (m.type === 'response' && m.success))))) {
+      const v = validateServerMessage(raw === undefined ? m : { ...m, data: null });
+      if (!v.ok) {
+        if (strict) throw new Error(`outbound message fails the schema: ${v.error}: ${JSON.stringify(m).slice(0, 200)}`);
+        log('error', 'message_invalid', { direction: 'outbound', type: m.type, detail: v.error });
+        return null;
+      }
     }
-    if (raw !== undefined && m.type === 'push') {
-      const head = JSON.stringify({ type: 'push', channel: m.channel });
-      s = `${head.slice(0, -1)},"data":${raw},"position":${JSON.stringify(m.position)},"ts":${JSON.stringify(m.ts)}${m.replay ? ',"replay":true' : ''}}`;
-    } else s = JSON.stringify(m);
-    serialized.set(m, s);
-    return s;
+    if (raw === undefined) return JSON.stringify(m);
+    if (m.type === 'response') return `{"type":"response","requestId":${JSON.stringify(m.requestId)},"success":true,"data":${raw}}`;
+    const p = m as PushMessage;
+    return `{"type":"push","channel":${JSON.stringify(p.channel)},"data":${raw},"position":{"epoch":${JSON.stringify(p.position.epoch)},"offset":${p.position.offset}},"ts":${p.ts}${p.replay ? ',"replay":true' : ''}}`;
   }
 
   function perform(a: ServerAction): void {
@@ -212,9 +220,12 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       }
       case 'dispatch': {
         const { conn, requestId, action, payload, userId } = a;
-        void runAction(handlers, action, payload, { userId, conn }, (err) =>
+        const outcome = runAction(handlers, action, payload, { userId, conn }, (err) =>
           log('error', 'request_failed', { conn, userId, action, requestId, detail: String((err as Error)?.message ?? err) }),
-        ).then((outcome) => feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome }));
+        );
+        // A sync handler's outcome joins this loop's queue: no promise hop per request.
+        if (outcome instanceof Promise) outcome.then((o) => feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome: o }));
+        else queue.push({ type: 'actionResult', now: Date.now(), conn, requestId, outcome });
         return;
       }
       case 'readChannel': {
