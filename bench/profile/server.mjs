@@ -4,13 +4,13 @@ import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 const kind = process.argv[2];
 const users = Number(process.argv[3] ?? 50);
-const dist = new URL('../../dist/reference/server/index.js', import.meta.url).href;
+const dist = new URL(`../../${process.env.MOORING_DIST ?? 'dist'}/reference/server/index.js`, import.meta.url).href;
 let port, tokens = [], publish;
 if (kind === 'mooring') {
   const { startServer } = await import(dist);
   const s = await startServer({
     port: 0, tokensFile: ':memory:', logger: false, rateLimit: { messages: 1_000_000, windowMs: 1_000 },
-    maxConnectionsPerIp: 100_000, maxPendingRequests: 1000, heartbeatIntervalMs: 25_000,
+    maxConnectionsPerIp: 100_000, maxPendingRequests: 1000, sessionPolicy: 'multiple', heartbeatIntervalMs: 25_000,
   });
   port = s.port;
   for (let i = 0; i < users; i++) tokens.push(await s.createToken(`u${i}`));
