@@ -71,6 +71,9 @@ export interface AttachedMooring extends Mooring {
   detach(): Promise<void>;
 }
 
+/** ws.send options for a text frame given as bytes (a fan-out's frame, encoded once). */
+const TEXT_FRAME = { binary: false } as const;
+
 function parseProtocols(header: string | undefined): string[] {
   return (header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -192,6 +195,21 @@ export function createMooring(options: ServerOptions = {}): Mooring {
         ws.send(text);
         // LIMIT-3: a slow consumer is closed; sends never wait for it, so others are not slowed.
         if (ws.bufferedAmount > params.maxBufferedBytes) queue.push({ type: 'slowConsumer', now: Date.now(), conn: a.conn, bufferedBytes: ws.bufferedAmount });
+        return;
+      }
+      case 'fanout': {
+        // SUB-6: framed once; the UTF-8 bytes are encoded once too (ws would encode a string per socket).
+        const text = serialize(a.message);
+        if (text === null) return;
+        const bytes = Buffer.from(text);
+        const max = params.maxBufferedBytes;
+        for (const conn of a.conns) {
+          const ws = sockets.get(conn);
+          if (!ws || ws.readyState !== WebSocket.OPEN) continue;
+          ws.send(bytes, TEXT_FRAME);
+          // LIMIT-3: as for 'send'
+          if (ws.bufferedAmount > max) queue.push({ type: 'slowConsumer', now: Date.now(), conn, bufferedBytes: ws.bufferedAmount });
+        }
         return;
       }
       case 'close': {

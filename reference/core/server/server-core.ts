@@ -29,6 +29,7 @@ import {
   type ServerCoreOptions,
   type ServerEvent,
   type TokenRecord,
+  type ChannelPush,
 } from './types.js';
 
 interface Conn {
@@ -59,6 +60,11 @@ interface Conn {
 
 const PRUNE_KEY = -1;
 
+/** SUB-6: the connections of `ids` that take this live push now (pending ones buffer it, duplicates are dropped). */
+function* deliveries(conns: ReadonlyMap<ConnId, Conn>, ids: ReadonlySet<ConnId>, push: ChannelPush): Generator<ConnId, void, undefined> {
+  for (const id of ids) if (conns.get(id)!.subs.deliver(push)) yield id;
+}
+
 export class ServerCore {
   readonly params: CoreParams;
   private readonly random: () => number;
@@ -78,6 +84,8 @@ export class ServerCore {
   private seq = 0;
   private shuttingDown = false;
   private out: ServerAction[] = [];
+  /** The subscribers of the last fan-out, walked lazily by the driver (see the `fanout` action). */
+  private fanout: Iterator<ConnId> & Iterable<ConnId> | undefined;
 
   constructor(options: ServerCoreOptions) {
     this.params = options.params;
@@ -93,6 +101,10 @@ export class ServerCore {
 
   /** Feeds one event; returns the actions to perform, in order. */
   handle(ev: ServerEvent): ServerAction[] {
+    if (this.fanout) {
+      for (const _ of this.fanout); // a fan-out the driver did not drain still updates every subscriber's position
+      this.fanout = undefined;
+    }
     this.out = [];
     const touched = 'conn' in ev ? this.conns.get(ev.conn) : undefined;
     switch (ev.type) {
@@ -324,11 +336,10 @@ export class ServerCore {
   private onBrokerPush(push: Parameters<ConnSubscriptions['deliver']>[0]): void {
     const ids = this.index.get(push.channel);
     if (!ids) return;
-    const message = pushMessage(push); // one object for every subscriber: the driver serializes it once
-    for (const id of ids) {
-      const c = this.conns.get(id)!;
-      if (c.subs.deliver(push)) this.out.push({ type: 'send', conn: id, message }); // SUB-6
-    }
+    // One action for every subscriber: the driver frames the push once and writes it to each socket
+    // while it walks the subscribers (SUB-6: each one's position is checked as it is reached).
+    this.fanout = deliveries(this.conns, ids, push);
+    this.out.push({ type: 'fanout', conns: this.fanout, message: pushMessage(push) });
   }
 
   private onTick(now: number): void {
