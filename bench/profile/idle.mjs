@@ -5,7 +5,19 @@ const N = Number(process.argv[2] ?? 5000), runs = Number(process.argv[3] ?? 3);
 const kinds = (process.argv[4] ?? 'mooring,ws').split(',');
 async function once(kind) {
   const t = await startTarget(kind, 50);
+  // warm-up: the connection path's code is compiled and its lazy singletons exist before the baseline,
+  // so the figure is the marginal cost of a connection, not fixed costs spread over N
+  await open(t, kind, 200).then((w) => w.forEach((ws) => ws.terminate()));
+  await new Promise((r) => setTimeout(r, 500));
   const m0 = await t.ask({ cmd: 'mem' });
+  const socks = await open(t, kind, N);
+  await new Promise((r) => setTimeout(r, 500));
+  const m1 = await t.ask({ cmd: 'mem' });
+  for (const ws of socks) ws.terminate();
+  await t.stop();
+  return { rss: (m1.rss - m0.rss) / N / 1024, heap: (m1.heap - m0.heap) / N / 1024 };
+}
+async function open(t, kind, N) {
   const socks = [];
   for (let i = 0; i < N; i += 200) socks.push(...await Promise.all(Array.from({ length: Math.min(200, N - i) }, (_, j) => connect(kind, t.port, t.tokens[(i + j) % 50]))));
   await Promise.all(socks.map((ws, i) => new Promise((r) => {
@@ -14,11 +26,7 @@ async function once(kind) {
     ws.send(JSON.stringify({ type: 'subscribe', channel: `a${i % 100}` }));
     ws.send(JSON.stringify({ type: 'subscribe', channel: `b${i % 7}` }));
   })));
-  await new Promise((r) => setTimeout(r, 500));
-  const m1 = await t.ask({ cmd: 'mem' });
-  for (const ws of socks) ws.terminate();
-  await t.stop();
-  return { rss: (m1.rss - m0.rss) / N / 1024, heap: (m1.heap - m0.heap) / N / 1024 };
+  return socks;
 }
 const res = Object.fromEntries(kinds.map((k) => [k, []]));
 for (let r = 0; r < runs; r++) for (const k of kinds) res[k].push(await once(k));

@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import WebSocket from 'ws';
 export function startTarget(kind, users = 50, execArgv = []) {
-  const child = fork(new URL('./server.mjs', import.meta.url), [kind, String(users)], { execArgv: ['--expose-gc', ...execArgv], env: { ...process.env, NODE_ENV: 'production', VITEST: '' } });
+  const child = fork(new URL('./server.mjs', import.meta.url), [kind, String(users)], { execArgv: ['--expose-gc', ...(process.env.HEAPSIG ? ['--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir=/tmp/perf-heap'] : []), ...execArgv], env: { ...process.env, NODE_ENV: 'production', VITEST: '' } });
   const pending = [];
   child.on('message', (m) => pending.shift()?.(m));
   const ask = (msg) => new Promise((r) => { pending.push(r); if (msg) child.send(msg); });

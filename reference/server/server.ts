@@ -14,7 +14,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type PushMessage, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
 import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
 import { FrameGuard } from './frame-guard.js';
@@ -69,6 +69,17 @@ export interface MooringServer extends Mooring {
 export interface AttachedMooring extends Mooring {
   /** Stops taking the server's upgrades and requests, after a graceful shutdown of Mooring's connections; the app's server stays up. */
   detach(): Promise<void>;
+}
+
+/** The connection id on a connection's WebSocket and socket, for the listeners all connections share. */
+const CONN = Symbol('mooring.conn');
+type Tagged = { [CONN]?: ConnId };
+
+/** The IP a tracked socket is counted against (LIMIT-2), kept for its 'close'. */
+const IP = Symbol('mooring.ip');
+
+function destroySelf(this: Duplex): void {
+  this.destroy();
 }
 
 /** ws.send options for a text frame given as bytes (a fan-out's frame, encoded once). */
@@ -299,18 +310,22 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   const rawSockets = new Set<Socket>();
   const socketsPerIp = new Map<string, number>();
   const maxSocketsPerIp = o.maxSocketsPerIp ?? o.maxConnectionsPerIp + 64;
+  function untrack(this: Socket & { [IP]?: string }): void {
+    const ip = this[IP]!;
+    rawSockets.delete(this);
+    const left = (socketsPerIp.get(ip) ?? 1) - 1;
+    if (left > 0) socketsPerIp.set(ip, left);
+    else socketsPerIp.delete(ip);
+  }
   function trackSocket(socket: Socket): void {
     if (rawSockets.has(socket)) return;
     const ip = socket.remoteAddress ?? 'unknown';
     const n = (socketsPerIp.get(ip) ?? 0) + 1;
     socketsPerIp.set(ip, n);
     rawSockets.add(socket);
-    socket.once('close', () => {
-      rawSockets.delete(socket);
-      const left = (socketsPerIp.get(ip) ?? 1) - 1;
-      if (left > 0) socketsPerIp.set(ip, left);
-      else socketsPerIp.delete(ip);
-    });
+    (socket as Socket & { [IP]?: string })[IP] = ip;
+    socket.on('close', untrack); // one listener shared by every socket
+
     // LIMIT-9: far beyond the per-IP limit, not even an HTTP answer: the socket is dropped at accept.
     if (n > maxSocketsPerIp) socket.destroy();
   }
@@ -346,7 +361,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, opts: { refuseOtherPaths?: boolean } = {}): boolean {
     const url = requestUrl(req);
     if (url !== null && url.pathname !== o.path && !opts.refuseOtherPaths) return false; // another route's upgrade: not ours
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySelf);
     // An attached server's sockets are counted from the upgrade on (the app's HTTP is not Mooring's to limit).
     if (socket instanceof Socket) trackSocket(socket);
     try {
@@ -376,52 +391,76 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip, req.headers.origin, urlToken));
   }
 
-  const guards = new Map<ConnId, FrameGuard>();
+  /** LIMIT-8: each connection's frame guard; null once it tripped (nothing more reaches ws's parser). */
+  const guards = new Map<ConnId, FrameGuard | null>();
+
+  // One set of listeners for every connection, which finds its connection id on the emitter (`this`):
+  // an idle connection costs no closures of its own.
+  function admitChunk(socket: Duplex, chunk: Buffer): boolean {
+    const conn = (socket as Tagged)[CONN]!;
+    const guard = guards.get(conn);
+    if (guard === undefined) return true;
+    if (guard === null) return false;
+    if (guard.feed(chunk) === 'ok') return true;
+    // Nothing more reaches ws's parser, not even this chunk (it would buffer its fragments); the
+    // core closes the connection and terminates it after closeGraceMs.
+    guards.set(conn, null);
+    socket.pause();
+    feed({ type: 'overBudget', now: Date.now(), conn, budget: guard.lastVerdict });
+    return false;
+  }
+  /** ws's 'data' listener → the same listener behind the guard (ws shares one across its sockets). */
+  const guardedListeners = new WeakMap<(chunk: Buffer) => void, (chunk: Buffer) => void>();
+  function guarded(l: (chunk: Buffer) => void): (chunk: Buffer) => void {
+    let w = guardedListeners.get(l);
+    if (!w) {
+      // `.listener` lets ws's removeListener('data', its listener) still remove the wrapper.
+      w = Object.assign(function (this: Duplex, chunk: Buffer) {
+        if (admitChunk(this, chunk)) l.call(this, chunk);
+      }, { listener: l });
+      guardedListeners.set(l, w);
+    }
+    return w;
+  }
+  function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const conn = (this as Tagged)[CONN]!;
+    const now = Date.now();
+    if (isBinary) feed({ type: 'binary', now, conn });
+    else feed({ type: 'text', now, conn, text: Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8') });
+  }
+  function onWsActivity(this: WebSocket): void {
+    feed({ type: 'activity', now: Date.now(), conn: (this as Tagged)[CONN]! }); // HB-4
+  }
+  function onWsError(this: WebSocket, err: Error & { code?: string }): void {
+    // LIMIT-1: ws has already closed with 1009 (or 1002/1007 for protocol errors).
+    const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'payload_too_large' : (err.code ?? 'socket_error');
+    log('info', 'message_invalid', { conn: (this as Tagged)[CONN], reason });
+  }
+  function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+    const conn = (this as Tagged)[CONN]!;
+    sockets.delete(conn);
+    guards.delete(conn);
+    feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
+    if (sockets.size === 0) onDrained?.();
+  }
 
   function onConnection(ws: WebSocket, socket: Duplex, ip: string, origin: string | undefined, urlToken: string | undefined): void {
     const conn = nextConn++;
     sockets.set(conn, ws);
+    (ws as Tagged)[CONN] = conn;
+    (socket as Tagged)[CONN] = conn;
     // LIMIT-8: fragments per message and bytes before authentication, read from the frame headers.
-    const guard = new FrameGuard({ maxFragments: o.maxFragments, preAuthBytes: o.preAuthBytes });
-    guards.set(conn, guard);
-    let tripped = false;
-    const admit = (chunk: Buffer): boolean => {
-      if (tripped) return false;
-      if (guard.feed(chunk) === 'ok') return true;
-      // Nothing more reaches ws's parser, not even this chunk (it would buffer its fragments); the
-      // core closes the connection and terminates it after closeGraceMs.
-      tripped = true;
-      socket.pause();
-      feed({ type: 'overBudget', now: Date.now(), conn, budget: guard.lastVerdict });
-      return false;
-    };
-    // The guard sits in front of ws's own 'data' listener: each of those is wrapped, and the wrapper
-    // carries `.listener` so that ws's removeListener('data', its listener) still removes it.
+    guards.set(conn, new FrameGuard({ maxFragments: o.maxFragments, preAuthBytes: o.preAuthBytes }));
+    // The guard sits in front of ws's own 'data' listener.
     for (const l of socket.listeners('data') as ((chunk: Buffer) => void)[]) {
       socket.removeListener('data', l);
-      const wrapped = Object.assign((chunk: Buffer) => {
-        if (admit(chunk)) l.call(socket, chunk);
-      }, { listener: l });
-      socket.on('data', wrapped);
+      socket.on('data', guarded(l));
     }
-    ws.on('message', (data, isBinary) => {
-      const now = Date.now();
-      if (isBinary) feed({ type: 'binary', now, conn });
-      else feed({ type: 'text', now, conn, text: Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8') });
-    });
-    ws.on('pong', () => feed({ type: 'activity', now: Date.now(), conn })); // HB-4
-    ws.on('ping', () => feed({ type: 'activity', now: Date.now(), conn }));
-    ws.on('error', (err: Error & { code?: string }) => {
-      // LIMIT-1: ws has already closed with 1009 (or 1002/1007 for protocol errors).
-      const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'payload_too_large' : (err.code ?? 'socket_error');
-      log('info', 'message_invalid', { conn, reason });
-    });
-    ws.on('close', (code, reason) => {
-      sockets.delete(conn);
-      guards.delete(conn);
-      feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
-      if (sockets.size === 0) onDrained?.();
-    });
+    ws.on('message', onWsMessage);
+    ws.on('pong', onWsActivity);
+    ws.on('ping', onWsActivity);
+    ws.on('error', onWsError);
+    ws.on('close', onWsClose);
     feed({ type: 'open', now: Date.now(), conn, ip, origin, urlToken });
   }
 
