@@ -4,7 +4,7 @@
  * with that code, throwing anything else fails it with `internal_error` and no details (REQ-7).
  */
 import { isChannelName } from '../../schemas/v1/index.js';
-import type { ActionOutcome, Authorize } from '../core/server/index.js';
+import { RawJson, type ActionOutcome, type Authorize } from '../core/server/index.js';
 
 export interface ActionContext {
   userId: string;
@@ -89,28 +89,48 @@ export function testActions(deps: TestActionDeps): Record<string, ActionHandler>
   };
 }
 
-/** REQ-2, REQ-7, REQ-8: runs one request; never throws. `onFailure` sees internal errors (for the log). */
-export async function runAction(
+/**
+ * REQ-2, REQ-7, REQ-8: runs one request; never throws nor rejects. The outcome is synchronous when the
+ * handler is (no promise hop per request), and its data is the result serialized once (`RawJson`):
+ * the serialization both proves the result can go on the wire and is the text the driver sends.
+ * `onFailure` sees internal errors (for the log).
+ */
+export function runAction(
   handlers: ReadonlyMap<string, ActionHandler>,
   action: string,
   payload: unknown,
   ctx: ActionContext,
   onFailure: (err: unknown) => void,
-): Promise<ActionOutcome> {
+): ActionOutcome | Promise<ActionOutcome> {
   const handler = handlers.get(action);
   // LOG-2: a long "action" may be a token pasted into the wrong field: named only when short.
   if (!handler) return { ok: false, code: 'unknown_action', message: action.length <= 24 ? `no action named "${action}"` : `no such action (${action.length} characters, not shown)` };
+  let result: unknown;
   try {
-    const data = await handler(payload, ctx);
-    if (data === undefined) return { ok: true };
-    // a result that cannot go on the wire (BigInt, cycles, nested too deep to serialize) is the handler's failure
-    if (jsonDepth(data) > MAX_PAYLOAD_DEPTH) throw new Error('the action result is nested too deep');
-    JSON.stringify(data);
-    return { ok: true, data };
+    result = handler(payload, ctx);
   } catch (err) {
-    // ErrorBody.message is at most 1024 characters on the wire.
-    if (err instanceof ActionError) return { ok: false, code: err.code, message: err.message.slice(0, 1024) };
-    onFailure(err);
-    return { ok: false, code: 'internal_error', message: 'the action failed' };
+    return failure(err, onFailure);
   }
+  if (result instanceof Promise) return result.then((data) => success(data, onFailure), (err: unknown) => failure(err, onFailure));
+  return success(result, onFailure);
+}
+
+function success(data: unknown, onFailure: (err: unknown) => void): ActionOutcome {
+  if (data === undefined) return { ok: true };
+  try {
+    // a result that cannot go on the wire (BigInt, cycles, nested too deep to serialize) is the handler's failure
+    if (typeof data === 'object' && data !== null && jsonDepth(data) > MAX_PAYLOAD_DEPTH) throw new Error('the action result is nested too deep');
+    const json = JSON.stringify(data);
+    // undefined from toJSON or a function: as JSON.stringify inside an object would, the field is left out
+    return json === undefined ? { ok: true } : { ok: true, data: new RawJson(json) };
+  } catch (err) {
+    return failure(err, onFailure);
+  }
+}
+
+function failure(err: unknown, onFailure: (err: unknown) => void): ActionOutcome {
+  // ErrorBody.message is at most 1024 characters on the wire.
+  if (err instanceof ActionError) return { ok: false, code: err.code, message: err.message.slice(0, 1024) };
+  onFailure(err);
+  return { ok: false, code: 'internal_error', message: 'the action failed' };
 }

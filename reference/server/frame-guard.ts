@@ -15,7 +15,12 @@ export interface FrameGuardLimits {
 export type GuardVerdict = 'ok' | 'fragments' | 'pre_auth_bytes';
 
 export class FrameGuard {
-  private readonly header = Buffer.alloc(14);
+  // The header being read, as numbers (no Buffer per connection: an idle connection costs less).
+  private b0 = 0;
+  private b1 = 0;
+  /** The extended payload length read so far. */
+  private ext = 0;
+  /** Header bytes read of the current frame. */
   private have = 0;
   /** Payload bytes of the current frame still to skip. */
   private skip = 0;
@@ -30,10 +35,10 @@ export class FrameGuard {
 
   constructor(private readonly limits: FrameGuardLimits) {}
 
-  /** Feeds a chunk read from the socket; the first budget it exceeds, or 'ok'. */
   /** The verdict of the last `feed` that was not 'ok'. */
   lastVerdict: Exclude<GuardVerdict, 'ok'> = 'fragments';
 
+  /** Feeds a chunk read from the socket; the first budget it exceeds, or 'ok'. */
   feed(chunk: Buffer): GuardVerdict {
     const v = this.scan(chunk);
     if (v !== 'ok') this.lastVerdict = v;
@@ -53,9 +58,15 @@ export class FrameGuard {
         i += n;
         continue;
       }
-      this.header[this.have++] = chunk[i++]!;
-      const need = this.headerLength();
-      if (need === 0 || this.have < need) continue;
+      const byte = chunk[i++]!;
+      const at = this.have++;
+      if (at === 0) this.b0 = byte;
+      else if (at === 1) {
+        this.b1 = byte;
+        this.ext = 0;
+      } else if (at < 2 + this.extLength()) this.ext = this.ext * 256 + byte;
+      // bytes of the mask key are only counted
+      if (at < 1 || this.have < this.headerLength()) continue;
       const verdict = this.frame();
       this.have = 0;
       if (verdict !== 'ok') return verdict;
@@ -63,19 +74,22 @@ export class FrameGuard {
     return 'ok';
   }
 
-  /** Bytes of the current header once its first two bytes are known; 0 before. */
+  /** Bytes of the extended payload length (RFC 6455 5.2). */
+  private extLength(): number {
+    const len7 = this.b1 & 0x7f;
+    return len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+  }
+
+  /** Bytes of the current header (its first two bytes are known). */
   private headerLength(): number {
-    if (this.have < 2) return 0;
-    const len7 = this.header[1]! & 0x7f;
-    const masked = (this.header[1]! & 0x80) !== 0;
-    return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+    return 2 + this.extLength() + ((this.b1 & 0x80) !== 0 ? 4 : 0);
   }
 
   private frame(): GuardVerdict {
-    const fin = (this.header[0]! & 0x80) !== 0;
-    const opcode = this.header[0]! & 0x0f;
-    const len7 = this.header[1]! & 0x7f;
-    this.skip = len7 === 126 ? this.header.readUInt16BE(2) : len7 === 127 ? Number(this.header.readBigUInt64BE(2)) : len7;
+    const fin = (this.b0 & 0x80) !== 0;
+    const opcode = this.b0 & 0x0f;
+    const len7 = this.b1 & 0x7f;
+    this.skip = len7 >= 126 ? this.ext : len7;
     if (opcode >= 0x8) return 'ok'; // control frames may interleave fragments
     this.fragments++;
     if (this.fragments > this.limits.maxFragments) return 'fragments';

@@ -29,33 +29,61 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Request targets whose path `new URL` would return unchanged: no dot segments, escapes or fragment. */
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9_\-/.]*$/;
+const PATH = Symbol('mooring.path');
+
+/**
+ * The request target's path, or null when it is no URL (`//host:99999/x`). Parsed once per request
+ * (`owns` and the handler share it), and without `URL` for a plain target such as `/heartbeat?x=1`.
+ */
+function pathOf(req: IncomingMessage): string | null {
+  const r = req as IncomingMessage & { [PATH]?: string | null };
+  if (r[PATH] !== undefined) return r[PATH];
+  const target = req.url ?? '/';
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  return (r[PATH] = PLAIN_PATH.test(path) && !path.includes('/.')
+    ? path
+    : URL.canParse(target, 'http://localhost') ? new URL(target, 'http://localhost').pathname : null);
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
 export function createHttpHandler(deps: HttpDeps) {
   /** HTTP-1, HTTP-2: last heartbeat per user. */
   const lastSeen = new Map<string, number>();
 
   async function bearerUser(req: IncomingMessage): Promise<string | null> {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const m = BEARER.exec(req.headers.authorization ?? '');
     if (!m) return null;
     const v = judgeToken(await deps.tokens.lookup(m[1]!), Date.now());
     return v.ok ? v.record.userId : null;
   }
 
+  /** HTTP-1, the hot path: one promise (the token store's lookup), no URL object, no async wrapper around it. */
+  function heartbeat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.resume(); // the body is not used
+    const m = BEARER.exec(req.headers.authorization ?? '');
+    if (!m) return Promise.resolve(json(res, 401, { error: 'unauthorized' }));
+    return deps.tokens.lookup(m[1]!).then((record) => {
+      const now = Date.now();
+      const v = judgeToken(record, now);
+      if (!v.ok) return json(res, 401, { error: 'unauthorized' });
+      lastSeen.set(v.record.userId, now); // HTTP-1
+      res.writeHead(204).end();
+    });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = pathOf(req);
     // A request target such as `//host:99999/x` is no URL: a client error, not a server one.
-    if (!URL.canParse(req.url ?? '/', 'http://localhost')) return json(res, 400, { error: 'bad_request' });
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === null) return json(res, 400, { error: 'bad_request' });
     const method = req.method ?? 'GET';
     if (path === '/healthz' && method === 'GET') {
       return deps.shuttingDown() ? json(res, 503, { status: 'shutting_down' }) : json(res, 200, { status: 'ok' });
     }
-    if (path === '/heartbeat' && method === 'POST') {
-      req.resume(); // the body is not used
-      const userId = await bearerUser(req);
-      if (!userId) return json(res, 401, { error: 'unauthorized' });
-      lastSeen.set(userId, Date.now()); // HTTP-1
-      res.writeHead(204).end();
-      return;
-    }
+    if (path === '/heartbeat' && method === 'POST') return heartbeat(req, res);
     if (path === '/presence' && method === 'GET') {
       const userId = await bearerUser(req);
       if (!userId) return json(res, 401, { error: 'unauthorized' });
@@ -86,8 +114,8 @@ export function createHttpHandler(deps: HttpDeps) {
 
   /** The routes above: Mooring's own (an attached server leaves every other route to the app). */
   function owns(req: IncomingMessage): boolean {
-    if (!URL.canParse(req.url ?? '/', 'http://localhost')) return true; // 400: no route could take it
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = pathOf(req);
+    if (path === null) return true; // 400: no route could take it
     const method = req.method ?? 'GET';
     return (path === '/healthz' && method === 'GET') || (path === '/heartbeat' && method === 'POST') || (path === '/presence' && method === 'GET')
       || (deps.staticFiles[path] !== undefined && (method === 'GET' || method === 'HEAD')) || path === deps.wsPath;
@@ -96,10 +124,15 @@ export function createHttpHandler(deps: HttpDeps) {
   return {
     owns,
     handler(req: IncomingMessage, res: ServerResponse): void {
-      handle(req, res).catch(() => {
+      const fail = () => {
         if (!res.headersSent) json(res, 500, { error: 'internal_error' });
         else res.destroy();
-      });
+      };
+      if (pathOf(req) === '/heartbeat' && req.method === 'POST') {
+        heartbeat(req, res).then(undefined, fail);
+        return;
+      }
+      handle(req, res).catch(fail);
     },
   };
 }

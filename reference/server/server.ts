@@ -15,8 +15,8 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import { createServer as createHttpsServer } from 'node:https';
 import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, WebSocket } from 'ws';
-import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type PushMessage, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
 import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
 import { FrameGuard } from './frame-guard.js';
 import { jsonDepth, MAX_PAYLOAD_DEPTH, runAction, testActions, type ActionHandler } from './actions.js';
@@ -73,6 +73,18 @@ export interface AttachedMooring extends Mooring {
   detach(): Promise<void>;
 }
 
+/** The connection id on a connection's WebSocket and socket, for the listeners all connections share. */
+const CONN = Symbol('mooring.conn');
+type Tagged = { [CONN]?: ConnId };
+
+
+function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
+/** ws.send options for a text frame given as bytes (a fan-out's frame, encoded once). */
+const TEXT_FRAME = { binary: false } as const;
+
 function parseProtocols(header: string | undefined): string[] {
   return (header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -122,10 +134,13 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     if (busy) return;
     busy = true;
     try {
-      while (queue.length) {
-        const event = queue.shift()!;
+      // An index, not shift(): events that performing actions queues (a sync action's result, a slow
+      // consumer) are appended and handled in this same loop.
+      for (let i = 0; i < queue.length; i++) {
+        const event = queue[i]!;
         try {
-          for (const a of core.handle(event)) perform(a);
+          const actions = core.handle(event);
+          for (let j = 0; j < actions.length; j++) perform(actions[j]!);
         } catch (err) {
           // ERR-4: a bug costs at most the event that hit it, never the server nor the events queued
           // behind it (another connection's close, say); tests (strict) see it as a failure.
@@ -154,25 +169,30 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     timer.unref();
   }
 
-  /** Outbound messages, validated and serialized once per object (a push fans out as one string). */
-  const serialized = new WeakMap<ServerMessage, string>();
+  /**
+   * Outbound messages, validated and serialized. Data already serialized (`RawJson`: a push's data
+   * as the broker keeps it, LIMIT-7; an action's result as `runAction` checked it) is spliced in as is.
+   */
   function serialize(m: ServerMessage): string | null {
-    let s = serialized.get(m);
-    if (s !== undefined) return s;
-    // LIMIT-7: a push whose data the broker serialized is checked without it and spliced in as is.
-    const raw = m.type === 'push' && m.data instanceof RawJson ? m.data.json : undefined;
-    const v = validateServerMessage(raw === undefined ? m : { ...m, data: null });
-    if (!v.ok) {
-      if (strict) throw new Error(`outbound message fails the schema: ${v.error}: ${JSON.stringify(m).slice(0, 200)}`);
-      log('error', 'message_invalid', { direction: 'outbound', type: m.type, detail: v.error });
-      return null;
+    const raw = (m.type === 'push' || m.type === 'response') && (m as { data?: unknown }).data instanceof RawJson
+      ? ((m as { data?: unknown }).data as RawJson).json : undefined;
+    // In production, frames the server builds from parts it validated itself skip the schema check:
+    // a pong (a number), a push (channel checked at publish, SUB-1; position and ts from the broker,
+    // data serialized by the broker) and a successful response whose data runAction serialized (the
+    // requestId is the validated request's, REQ-1). Every other frame, and every frame under tests
+    // (strict), is validated as ARCHITECTURE.md "Validation" says.
+    if (strict || !(m.type === 'pong' || (raw !== undefined && (m.type === 'push' || (m.type === 'response' && m.success))))) {
+      const v = validateServerMessage(raw === undefined ? m : { ...m, data: null });
+      if (!v.ok) {
+        if (strict) throw new Error(`outbound message fails the schema: ${v.error}: ${JSON.stringify(m).slice(0, 200)}`);
+        log('error', 'message_invalid', { direction: 'outbound', type: m.type, detail: v.error });
+        return null;
+      }
     }
-    if (raw !== undefined && m.type === 'push') {
-      const head = JSON.stringify({ type: 'push', channel: m.channel });
-      s = `${head.slice(0, -1)},"data":${raw},"position":${JSON.stringify(m.position)},"ts":${JSON.stringify(m.ts)}${m.replay ? ',"replay":true' : ''}}`;
-    } else s = JSON.stringify(m);
-    serialized.set(m, s);
-    return s;
+    if (raw === undefined) return JSON.stringify(m);
+    if (m.type === 'response') return `{"type":"response","requestId":${JSON.stringify(m.requestId)},"success":true,"data":${raw}}`;
+    const p = m as PushMessage;
+    return `{"type":"push","channel":${JSON.stringify(p.channel)},"data":${raw},"position":{"epoch":${JSON.stringify(p.position.epoch)},"offset":${p.position.offset}},"ts":${p.ts}${p.replay ? ',"replay":true' : ''}}`;
   }
 
   function perform(a: ServerAction): void {
@@ -186,6 +206,21 @@ export function createMooring(options: ServerOptions = {}): Mooring {
         ws.send(text);
         // LIMIT-3: a slow consumer is closed; sends never wait for it, so others are not slowed.
         if (ws.bufferedAmount > params.maxBufferedBytes) queue.push({ type: 'slowConsumer', now: Date.now(), conn: a.conn, bufferedBytes: ws.bufferedAmount });
+        return;
+      }
+      case 'fanout': {
+        // SUB-6: framed once; the UTF-8 bytes are encoded once too (ws would encode a string per socket).
+        const text = serialize(a.message);
+        if (text === null) return;
+        const bytes = Buffer.from(text);
+        const max = params.maxBufferedBytes;
+        for (const conn of a.conns) {
+          const ws = sockets.get(conn);
+          if (!ws || ws.readyState !== WebSocket.OPEN) continue;
+          ws.send(bytes, TEXT_FRAME);
+          // LIMIT-3: as for 'send'
+          if (ws.bufferedAmount > max) queue.push({ type: 'slowConsumer', now: Date.now(), conn, bufferedBytes: ws.bufferedAmount });
+        }
         return;
       }
       case 'close': {
@@ -214,9 +249,12 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       }
       case 'dispatch': {
         const { conn, requestId, action, payload, userId } = a;
-        void runAction(handlers, action, payload, { userId, conn }, (err) =>
+        const outcome = runAction(handlers, action, payload, { userId, conn }, (err) =>
           log('error', 'request_failed', { conn, userId, action, requestId, detail: String((err as Error)?.message ?? err) }),
-        ).then((outcome) => feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome }));
+        );
+        // A sync handler's outcome joins this loop's queue: no promise hop per request.
+        if (outcome instanceof Promise) outcome.then((o) => feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome: o }));
+        else queue.push({ type: 'actionResult', now: Date.now(), conn, requestId, outcome });
         return;
       }
       case 'readChannel': {
@@ -348,7 +386,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, opts: { refuseOtherPaths?: boolean } = {}): boolean {
     const url = requestUrl(req);
     if (url !== null && url.pathname !== o.path && !opts.refuseOtherPaths) return false; // another route's upgrade: not ours
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySelf);
     // An attached server's sockets are counted from the upgrade on (the app's HTTP is not Mooring's to
     // limit); a standalone server's were counted at accept (the same 4-tuple: not twice).
     if (socket instanceof Socket) trackSocket(socket);
@@ -381,52 +419,76 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip, req.headers.origin, urlToken));
   }
 
-  const guards = new Map<ConnId, FrameGuard>();
+  /** LIMIT-8: each connection's frame guard; null once it tripped (nothing more reaches ws's parser). */
+  const guards = new Map<ConnId, FrameGuard | null>();
+
+  // One set of listeners for every connection, which finds its connection id on the emitter (`this`):
+  // an idle connection costs no closures of its own.
+  function admitChunk(socket: Duplex, chunk: Buffer): boolean {
+    const conn = (socket as Tagged)[CONN]!;
+    const guard = guards.get(conn);
+    if (guard === undefined) return true;
+    if (guard === null) return false;
+    if (guard.feed(chunk) === 'ok') return true;
+    // Nothing more reaches ws's parser, not even this chunk (it would buffer its fragments); the
+    // core closes the connection and terminates it after closeGraceMs.
+    guards.set(conn, null);
+    socket.pause();
+    feed({ type: 'overBudget', now: Date.now(), conn, budget: guard.lastVerdict });
+    return false;
+  }
+  /** ws's 'data' listener → the same listener behind the guard (ws shares one across its sockets). */
+  const guardedListeners = new WeakMap<(chunk: Buffer) => void, (chunk: Buffer) => void>();
+  function guarded(l: (chunk: Buffer) => void): (chunk: Buffer) => void {
+    let w = guardedListeners.get(l);
+    if (!w) {
+      // `.listener` lets ws's removeListener('data', its listener) still remove the wrapper.
+      w = Object.assign(function (this: Duplex, chunk: Buffer) {
+        if (admitChunk(this, chunk)) l.call(this, chunk);
+      }, { listener: l });
+      guardedListeners.set(l, w);
+    }
+    return w;
+  }
+  function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const conn = (this as Tagged)[CONN]!;
+    const now = Date.now();
+    if (isBinary) feed({ type: 'binary', now, conn });
+    else feed({ type: 'text', now, conn, text: Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8') });
+  }
+  function onWsActivity(this: WebSocket): void {
+    feed({ type: 'activity', now: Date.now(), conn: (this as Tagged)[CONN]! }); // HB-4
+  }
+  function onWsError(this: WebSocket, err: Error & { code?: string }): void {
+    // LIMIT-1: ws has already closed with 1009 (or 1002/1007 for protocol errors).
+    const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'payload_too_large' : (err.code ?? 'socket_error');
+    log('info', 'message_invalid', { conn: (this as Tagged)[CONN], reason });
+  }
+  function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+    const conn = (this as Tagged)[CONN]!;
+    sockets.delete(conn);
+    guards.delete(conn);
+    feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
+    if (sockets.size === 0) onDrained?.();
+  }
 
   function onConnection(ws: WebSocket, socket: Duplex, ip: string, origin: string | undefined, urlToken: string | undefined): void {
     const conn = nextConn++;
     sockets.set(conn, ws);
+    (ws as Tagged)[CONN] = conn;
+    (socket as Tagged)[CONN] = conn;
     // LIMIT-8: fragments per message and bytes before authentication, read from the frame headers.
-    const guard = new FrameGuard({ maxFragments: o.maxFragments, preAuthBytes: o.preAuthBytes });
-    guards.set(conn, guard);
-    let tripped = false;
-    const admit = (chunk: Buffer): boolean => {
-      if (tripped) return false;
-      if (guard.feed(chunk) === 'ok') return true;
-      // Nothing more reaches ws's parser, not even this chunk (it would buffer its fragments); the
-      // core closes the connection and terminates it after closeGraceMs.
-      tripped = true;
-      socket.pause();
-      feed({ type: 'overBudget', now: Date.now(), conn, budget: guard.lastVerdict });
-      return false;
-    };
-    // The guard sits in front of ws's own 'data' listener: each of those is wrapped, and the wrapper
-    // carries `.listener` so that ws's removeListener('data', its listener) still removes it.
+    guards.set(conn, new FrameGuard({ maxFragments: o.maxFragments, preAuthBytes: o.preAuthBytes }));
+    // The guard sits in front of ws's own 'data' listener.
     for (const l of socket.listeners('data') as ((chunk: Buffer) => void)[]) {
       socket.removeListener('data', l);
-      const wrapped = Object.assign((chunk: Buffer) => {
-        if (admit(chunk)) l.call(socket, chunk);
-      }, { listener: l });
-      socket.on('data', wrapped);
+      socket.on('data', guarded(l));
     }
-    ws.on('message', (data, isBinary) => {
-      const now = Date.now();
-      if (isBinary) feed({ type: 'binary', now, conn });
-      else feed({ type: 'text', now, conn, text: Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8') });
-    });
-    ws.on('pong', () => feed({ type: 'activity', now: Date.now(), conn })); // HB-4
-    ws.on('ping', () => feed({ type: 'activity', now: Date.now(), conn }));
-    ws.on('error', (err: Error & { code?: string }) => {
-      // LIMIT-1: ws has already closed with 1009 (or 1002/1007 for protocol errors).
-      const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'payload_too_large' : (err.code ?? 'socket_error');
-      log('info', 'message_invalid', { conn, reason });
-    });
-    ws.on('close', (code, reason) => {
-      sockets.delete(conn);
-      guards.delete(conn);
-      feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
-      if (sockets.size === 0) onDrained?.();
-    });
+    ws.on('message', onWsMessage);
+    ws.on('pong', onWsActivity);
+    ws.on('ping', onWsActivity);
+    ws.on('error', onWsError);
+    ws.on('close', onWsClose);
     feed({ type: 'open', now: Date.now(), conn, ip, origin, urlToken });
   }
 

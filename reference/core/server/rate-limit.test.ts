@@ -69,3 +69,22 @@ describe('RateLimiter', () => {
     expect(r.hit('a', 100).ok).toBe(true);
   });
 });
+
+describe('RateLimiter memory', () => {
+  it('RATE-1: a high limit keeps one run per millisecond of the window, not one timestamp per message, and still refuses exactly', () => {
+    const r = new RateLimiter(1_000_000, 1_000);
+    let t = 0;
+    let refused = 0;
+    for (let i = 0; i < 999_999; i++) {
+      if (i % 1_000 === 0) t++;
+      if (!r.hit('u', t).ok) refused++;
+    }
+    expect(refused).toBe(0);
+    expect(r.heldRuns('u')).toBeLessThanOrEqual(1_001);
+    expect(r.hit('u', t).ok).toBe(true); // the millionth message in the window
+    expect(r.hit('u', t)).toEqual({ ok: false, retryAfterMs: 1 + 1_000 - t }); // the oldest (t = 1) leaves at 1001
+    expect(r.hit('u', 1_001).ok).toBe(true);
+    r.prune(2_001); // the last admitted message (t = 1001) has left the window
+    expect(r.trackedUsers).toBe(0);
+  });
+});

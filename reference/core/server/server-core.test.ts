@@ -10,7 +10,9 @@ function setup(params: Params = {}, extra: Partial<ServerCoreOptions> = {}) {
   const core = new ServerCore({ params: { ...DEFAULT_PARAMS, ...params }, random: () => 0.5, tokenWarningMs: 1_000, ...extra });
   const tokens = new Map<string, TokenRecord>();
   const run = (ev: Parameters<ServerCore['handle']>[0]) => core.handle(ev).filter((a) => a.type !== 'log');
-  const sent = (acts: ServerAction[], conn?: number) => acts.flatMap((a) => (a.type === 'send' && (conn === undefined || a.conn === conn) ? [a.message as any] : []));
+  const sent = (acts: ServerAction[], conn?: number) => acts.flatMap((a) =>
+    a.type === 'send' ? (conn === undefined || a.conn === conn ? [a.message as any] : [])
+      : a.type === 'fanout' ? [...a.conns].filter((c) => conn === undefined || c === conn).map(() => a.message as any) : []);
   const closes = (acts: ServerAction[]) => acts.flatMap((a) => (a.type === 'close' ? [{ conn: a.conn, code: a.code, reason: a.reason }] : []));
   /** Opens conn and authenticates it as user (token lookups answered from `tokens`). */
   function login(conn: number, user: string, now = 0, expiresAt: number | null = null): ServerAction[] {
@@ -284,16 +286,21 @@ describe('ServerCore: pub/sub', () => {
     expect(text(1, { type: 'subscribe', channel: 'user:alice' })[0]!.type).toBe('readChannel');
   });
 
-  it('SUB-6: one push object is shared by all subscribers (serialized once by the driver)', () => {
-    const { run, login, text } = setup({ sessionPolicy: 'multiple' });
+  it('SUB-6: one fanout action carries the push to all subscribers (framed once by the driver)', () => {
+    const { run, login, text, sent } = setup({ sessionPolicy: 'multiple' });
     for (const conn of [1, 2]) {
       login(conn, `u${conn}`);
       const [read] = text(conn, { type: 'subscribe', channel: 'c' }) as any[];
       run({ type: 'channelRead', now: 1, conn, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 } } });
     }
     const acts = run({ type: 'brokerPush', now: 2, push: push(1) });
-    expect(acts).toHaveLength(2);
-    expect((acts[0] as any).message).toBe((acts[1] as any).message);
+    expect(acts).toHaveLength(1);
+    const [fan] = acts as Extract<ServerAction, { type: 'fanout' }>[];
+    expect(fan!.message).toMatchObject({ type: 'push', channel: 'c' });
+    expect([...fan!.conns]).toEqual([1, 2]);
+    // an undrained fan-out still moves every subscriber's position on: the push is not sent twice
+    run({ type: 'brokerPush', now: 3, push: push(2) });
+    expect(sent(run({ type: 'brokerPush', now: 4, push: push(2) }))).toEqual([]);
   });
 });
 

@@ -29,6 +29,7 @@ import {
   type ServerCoreOptions,
   type ServerEvent,
   type TokenRecord,
+  type ChannelPush,
 } from './types.js';
 
 interface Conn {
@@ -39,7 +40,7 @@ interface Conn {
   /** The id of the token verification in flight, if any. */
   verifyId: number | null;
   /** AUTH-9: re-auth tokens that arrived while a verification was in flight, answered in order after it. */
-  reauthQueue: string[];
+  reauthQueue: string[] | null;
   userId: string | null;
   sessionId: string | null;
   expiresAt: number | null;
@@ -50,14 +51,19 @@ interface Conn {
   restoreLeft: number;
   /** LIMIT-8: data frames received before authentication. */
   preAuthFrames: number;
-  /** REQ-4, LIMIT-5: ids of requests dispatched and not yet answered. */
-  pending: Set<string>;
+  /** REQ-4, LIMIT-5: ids of requests dispatched and not yet answered (created at the first request: an idle connection holds none). */
+  pending: Set<string> | null;
   terminateAt: number;
   /** Earliest entry of this connection in the deadline heap. */
   scheduledAt: number;
 }
 
 const PRUNE_KEY = -1;
+
+/** SUB-6: the connections of `ids` that take this live push now (pending ones buffer it, duplicates are dropped). */
+function* deliveries(conns: ReadonlyMap<ConnId, Conn>, ids: ReadonlySet<ConnId>, push: ChannelPush): Generator<ConnId, void, undefined> {
+  for (const id of ids) if (conns.get(id)!.subs.deliver(push)) yield id;
+}
 
 export class ServerCore {
   readonly params: CoreParams;
@@ -78,6 +84,8 @@ export class ServerCore {
   private seq = 0;
   private shuttingDown = false;
   private out: ServerAction[] = [];
+  /** The subscribers of the last fan-out, walked lazily by the driver (see the `fanout` action). */
+  private fanout: Iterator<ConnId> & Iterable<ConnId> | undefined;
 
   constructor(options: ServerCoreOptions) {
     this.params = options.params;
@@ -93,6 +101,10 @@ export class ServerCore {
 
   /** Feeds one event; returns the actions to perform, in order. */
   handle(ev: ServerEvent): ServerAction[] {
+    if (this.fanout) {
+      for (const _ of this.fanout); // a fan-out the driver did not drain still updates every subscriber's position
+      this.fanout = undefined;
+    }
     this.out = [];
     const touched = 'conn' in ev ? this.conns.get(ev.conn) : undefined;
     switch (ev.type) {
@@ -103,7 +115,7 @@ export class ServerCore {
       case 'tokenResult': if (touched) this.onTokenResult(touched, ev.verifyId, ev.record, ev.now); break;
       case 'actionResult':
         // REQ-1: exactly one response; a response for a closed connection is dropped.
-        if (touched && !touched.closing && touched.pending.delete(ev.requestId)) {
+        if (touched && !touched.closing && touched.pending !== null && touched.pending.delete(ev.requestId)) {
           const o = ev.outcome;
           this.send(touched, o.ok
             ? { type: 'response', requestId: ev.requestId, success: true, ...(o.data === undefined ? {} : { data: o.data }) }
@@ -151,10 +163,10 @@ export class ServerCore {
 
   private onOpen(id: ConnId, ip: string, origin: string | undefined, urlToken: string | undefined, now: number): void {
     const c: Conn = {
-      id, phase: 'awaiting_auth', closing: false, authDeadline: now + this.params.authTimeoutMs, verifyId: null, reauthQueue: [],
+      id, phase: 'awaiting_auth', closing: false, authDeadline: now + this.params.authTimeoutMs, verifyId: null, reauthQueue: null,
       userId: null, sessionId: null, expiresAt: null, warned: false,
       liveness: new Liveness(now, this.params.heartbeatIntervalMs, this.params.heartbeatTimeoutMs),
-      subs: new ConnSubscriptions(), restoreLeft: 0, preAuthFrames: 0, pending: new Set(), terminateAt: Infinity, scheduledAt: Infinity,
+      subs: new ConnSubscriptions(), restoreLeft: 0, preAuthFrames: 0, pending: null, terminateAt: Infinity, scheduledAt: Infinity,
     };
     this.conns.set(id, c);
     // LOG-2: a client-sent header is logged bounded (an Origin is at most a scheme, a host and a port).
@@ -211,15 +223,15 @@ export class ServerCore {
       case 'auth': return this.verify(c, m.token); // AUTH-9: in-band re-auth
       case 'ping': return this.send(c, { type: 'pong', ts: now }); // HB-2
       case 'request':
-        if (c.pending.has(m.id)) {
+        if (c.pending?.has(m.id)) {
           // REQ-4: not executed, no response.
           return this.send(c, { type: 'error', code: 'duplicate_request_id', message: 'a request with this id is still pending', requestId: m.id });
         }
-        if (this.params.maxPendingRequests !== undefined && c.pending.size >= this.params.maxPendingRequests) {
+        if (this.params.maxPendingRequests !== undefined && (c.pending?.size ?? 0) >= this.params.maxPendingRequests) {
           // LIMIT-5: the connection is at its pending-request limit: not executed, no response, stays open.
           return this.send(c, { type: 'error', code: 'too_many_requests', message: `at most ${this.params.maxPendingRequests} pending requests per connection`, requestId: m.id });
         }
-        c.pending.add(m.id);
+        (c.pending ??= new Set()).add(m.id);
         this.out.push({ type: 'dispatch', conn: c.id, requestId: m.id, action: m.action, payload: m.payload, userId });
         return;
       case 'subscribe': {
@@ -261,7 +273,7 @@ export class ServerCore {
     this.judgeAuth(c, record, now);
     // AUTH-9: every re-auth gets its own answer, in order (found by mooring fuzz: of two pipelined
     // re-auths only the second was answered).
-    const next = c.reauthQueue.shift();
+    const next = c.reauthQueue?.shift();
     if (next !== undefined && !c.closing) this.verify(c, next);
   }
 
@@ -324,11 +336,10 @@ export class ServerCore {
   private onBrokerPush(push: Parameters<ConnSubscriptions['deliver']>[0]): void {
     const ids = this.index.get(push.channel);
     if (!ids) return;
-    const message = pushMessage(push); // one object for every subscriber: the driver serializes it once
-    for (const id of ids) {
-      const c = this.conns.get(id)!;
-      if (c.subs.deliver(push)) this.out.push({ type: 'send', conn: id, message }); // SUB-6
-    }
+    // One action for every subscriber: the driver frames the push once and writes it to each socket
+    // while it walks the subscribers (SUB-6: each one's position is checked as it is reached).
+    this.fanout = deliveries(this.conns, ids, push);
+    this.out.push({ type: 'fanout', conns: this.fanout, message: pushMessage(push) });
   }
 
   private onTick(now: number): void {
@@ -412,7 +423,7 @@ export class ServerCore {
 
   private verify(c: Conn, token: string): void {
     if (c.phase === 'authenticated' && c.verifyId !== null) {
-      c.reauthQueue.push(token); // AUTH-9: answered after the re-auth in flight (bounded by the rate limit)
+      (c.reauthQueue ??= []).push(token); // AUTH-9: answered after the re-auth in flight (bounded by the rate limit)
       return;
     }
     c.verifyId = ++this.seq;
@@ -447,7 +458,7 @@ export class ServerCore {
       c.subs.remove(ch);
       this.unindex(ch, c.id);
     }
-    c.pending.clear();
+    c.pending = null;
     if (c.userId !== null) this.sessions.remove(c.userId, c.id);
   }
 

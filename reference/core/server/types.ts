@@ -65,6 +65,13 @@ export type ServerEvent =
 
 export type ServerAction =
   | { type: 'send'; conn: ConnId; message: ServerMessage }
+  /**
+   * SUB-6: one live push to every connection `conns` yields, in order: the driver frames it once and
+   * writes the same frame to each socket as it iterates (one action per push, not one per subscriber;
+   * the first subscriber is written to before the last one is looked at). The driver drains `conns`
+   * before it feeds the next event; the core finishes any it left at the next `handle`.
+   */
+  | { type: 'fanout'; conns: Iterable<ConnId>; message: ServerMessage }
   | { type: 'close'; conn: ConnId; code: number; reason: string }
   /** Destroy the socket without a close handshake (a half-open peer never answers one). */
   | { type: 'terminate'; conn: ConnId }
