@@ -103,6 +103,10 @@ export interface ServerOptions {
 
 export function sessionParams(o: ServerOptions): CoreParams {
   const d = DEFAULT_PARAMS;
+  const hbInterval = o.httpHeartbeatIntervalMs ?? DEFAULT_HTTP_HEARTBEAT.intervalMs;
+  const window = o.presence?.windowMs ?? o.presenceWindowMs ?? DEFAULT_HTTP_HEARTBEAT.presenceWindowMs;
+  // HTTP-8: a window no longer than the interval would show users offline between two heartbeats.
+  if (!(window > hbInterval)) throw new RangeError(`presenceWindowMs (${window}) must be greater than httpHeartbeatIntervalMs (${hbInterval})`);
   return {
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
     heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? d.heartbeatTimeoutMs,
@@ -119,11 +123,7 @@ export function sessionParams(o: ServerOptions): CoreParams {
     maxDepth: o.maxDepth ?? d.maxDepth,
     sessionPolicy: o.sessionPolicy ?? d.sessionPolicy,
     // HTTP-8: the HTTP heartbeat channel, advertised so that clients use it (HTTP-9).
-    httpHeartbeat: {
-      path: '/heartbeat',
-      intervalMs: o.httpHeartbeatIntervalMs ?? DEFAULT_HTTP_HEARTBEAT.intervalMs,
-      presenceWindowMs: o.presence?.windowMs ?? o.presenceWindowMs ?? DEFAULT_HTTP_HEARTBEAT.presenceWindowMs,
-    },
+    httpHeartbeat: { path: '/heartbeat', intervalMs: hbInterval, presenceWindowMs: window },
   };
 }
 
