@@ -8,9 +8,12 @@
  * implementation (Redis, for several nodes) implements the same interface: `heartbeat` and the session
  * calls write, `get` reads, and it emits the same changes.
  *
- * The window expires without a timer per user: every window has the same length, so deadlines arrive
- * in the order the heartbeats did; they wait in a FIFO and one timer is armed at the oldest.
+ * The window expires without a timer per user: each user has at most one deadline in a min-heap (a
+ * heartbeat of a user who has one only moves `lastSeen`; when the deadline comes, a renewed window is
+ * pushed again), and one timer is armed at the earliest. A flood of heartbeats therefore costs no
+ * memory beyond one entry per user, and a heartbeat is O(1) unless it starts a window.
  */
+import { DeadlineHeap } from '../core/server/deadlines.js';
 
 export interface PresenceInfo {
   userId: string;
@@ -52,6 +55,8 @@ interface UserState {
   lastSeen: number | null;
   sessions: number;
   connected: boolean;
+  /** The user's entry in the deadline heap, if any. */
+  queued: boolean;
 }
 
 export interface MemoryPresenceOptions {
@@ -66,9 +71,8 @@ export class MemoryPresence implements Presence {
   private readonly now: () => number;
   private readonly users = new Map<string, UserState>();
   private readonly listeners = new Set<(change: PresenceChange) => void>();
-  /** (deadline, user) in deadline order: one entry per heartbeat. */
-  private readonly due: { at: number; userId: string }[] = [];
-  private head = 0;
+  /** At most one window deadline per user. */
+  private readonly due = new DeadlineHeap<string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryPresenceOptions = {}) {
@@ -79,8 +83,12 @@ export class MemoryPresence implements Presence {
   heartbeat(userId: string, now: number): void {
     const u = this.user(userId);
     u.lastSeen = now;
-    this.due.push({ at: now + this.windowMs, userId });
-    if (!this.timer) this.arm();
+    if (!u.queued) {
+      // Every deadline in the heap is at most now + windowMs: this one never precedes the armed timer.
+      u.queued = true;
+      this.due.push(now + this.windowMs, userId);
+      if (!this.timer) this.arm();
+    }
     if (!u.connected) {
       u.connected = true;
       this.emit(userId, u, 'heartbeat', now);
@@ -119,25 +127,31 @@ export class MemoryPresence implements Presence {
     this.timer = undefined;
   }
 
+  /** Window deadlines pending: at most one per user. */
+  get pendingDeadlines(): number {
+    return this.due.size;
+  }
+
   /** HTTP-6: expires every window that ended by `now`; returns when the next one ends. */
   expire(now: number): number | undefined {
-    while (this.head < this.due.length && this.due[this.head]!.at <= now) {
-      const { userId } = this.due[this.head++]!;
+    for (const userId of this.due.popDue(now)) {
       const u = this.users.get(userId);
-      if (!u || !u.connected || u.lastSeen === null || u.lastSeen + this.windowMs > now) continue; // a later heartbeat renewed it
+      if (!u) continue;
+      u.queued = false;
+      if (u.lastSeen !== null && u.lastSeen + this.windowMs > now) {
+        u.queued = true; // a later heartbeat renewed the window: its deadline, once
+        this.due.push(u.lastSeen + this.windowMs, userId);
+        continue;
+      }
+      if (!u.connected) continue;
       u.connected = false;
       this.emit(userId, u, 'window_expired', now);
-      this.forget(userId, u);
     }
-    if (this.head > 1024 && this.head * 2 > this.due.length) {
-      this.due.splice(0, this.head);
-      this.head = 0;
-    }
-    return this.due[this.head]?.at;
+    return this.due.peek();
   }
 
   private arm(): void {
-    const at = this.due[this.head]?.at;
+    const at = this.due.peek();
     if (at === undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -149,7 +163,7 @@ export class MemoryPresence implements Presence {
 
   private user(userId: string): UserState {
     let u = this.users.get(userId);
-    if (!u) this.users.set(userId, (u = { lastSeen: null, sessions: 0, connected: false }));
+    if (!u) this.users.set(userId, (u = { lastSeen: null, sessions: 0, connected: false, queued: false }));
     return u;
   }
 

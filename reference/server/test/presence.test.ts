@@ -72,14 +72,15 @@ describe('presence', () => {
     await expect(start({ presenceWindowMs: 30_000, httpHeartbeatIntervalMs: 30_000 })).rejects.toThrow(/presenceWindowMs \(30000\) must be greater than httpHeartbeatIntervalMs \(30000\)/);
   });
 
-  it('HTTP-7: windows expire in heartbeat order from one queue; a renewed window is not expired early; memory holds one entry per user seen', () => {
+  it('HTTP-7: windows expire in deadline order from one heap and one timer; a renewed window is not expired early; a heartbeat flood keeps one deadline per user', () => {
     let now = 1_000;
     const p = new MemoryPresence({ windowMs: 100, now: () => now });
     const out: string[] = [];
     p.on((c) => out.push(`${c.userId}:${c.cause}@${c.at}`));
     p.heartbeat('u1', 1_000);
     p.heartbeat('u2', 1_010);
-    p.heartbeat('u1', 1_050); // renews u1 to 1_150
+    for (let t = 1_011; t <= 1_050; t++) p.heartbeat('u1', t); // renews u1 to 1_150
+    expect(p.pendingDeadlines).toBe(2);
     expect(p.expire(1_100)).toBe(1_110); // u1's first entry is stale; next deadline: u2's
     expect(p.expire(1_110)).toBe(1_150);
     expect(p.expire(1_150)).toBeUndefined();
