@@ -109,7 +109,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || err instanceof RangeError) return usage(err.message);
     // A damaged or unreadable file, a lock held too long: the message says which file; no stack trace.
-    process.stderr.write(`mooring token ${cmd}: ${(err as Error).message} (tokens file ${resolve(file)})\n`);
+    const message = (err as Error).message;
+    process.stderr.write(`mooring token ${cmd}: ${message.includes(resolve(file)) ? message : `${message} (tokens file ${resolve(file)})`}\n`);
     return 1;
   } finally {
     await store.close();

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { TokenRecord } from '../core/server/index.js';
 import {
   applyRevoke, applyRotate, ChangeFeed, MemoryTokenStore, diffTokens, hashToken, idOf, infoOf, newStored, newToken, recordOf,
@@ -132,8 +132,13 @@ export class FileTokenStore implements TokenStore {
     const version = await this.stamp();
     let list: StoredToken[] = [];
     if (version !== 'missing') {
-      const parsed: unknown = JSON.parse(await readFile(this.path, 'utf8'));
-      if (!Array.isArray(parsed)) throw new Error(`${this.path}: expected a JSON array of token records`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(this.path, 'utf8'));
+      } catch (err) {
+        throw new Error(`${resolve(this.path)} is not valid JSON (${(err as Error).message})`);
+      }
+      if (!Array.isArray(parsed)) throw new Error(`${resolve(this.path)}: expected a JSON array of token records`);
       list = parsed as StoredToken[];
     }
     const before = this.byHash;
