@@ -125,6 +125,8 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   const sockets = new Map<ConnId, WebSocket>();
   // OPS-1: off by default; every hook below is `metrics?.…`, a null check when off.
   const metrics = options.metrics ? createMetrics(options.metrics, { connections: () => sockets.size, sessions: () => sessionUsers.size, actions: handlers }) : null;
+  // OPS-1: startServer fails when the metrics listener cannot listen; an attached engine logs it (LOG-1).
+  metrics?.ready.catch((err: unknown) => log('error', 'request_failed', { reason: 'metrics_listen_failed', detail: String((err as Error)?.message ?? err) }));
   const brokerSubs = new Map<string, Promise<() => void>>();
   let nextConn = 1;
   let shuttingDown = false;
