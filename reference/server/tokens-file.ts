@@ -115,16 +115,23 @@ export class FileTokenStore implements TokenStore {
   watch(listener: (change: TokenChange) => void): () => void {
     const off = this.feed.add(listener);
     if (!this.poll && !this.closed) this.startWatching();
-    return off;
+    return () => {
+      off();
+      if (this.feed.size === 0) this.stopWatching(); // nobody listens: no watcher, no poll
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopWatching();
+    await this.refreshing?.catch(() => undefined);
+  }
+
+  private stopWatching(): void {
     this.watcher?.close();
     this.watcher = undefined;
     clearInterval(this.poll);
     this.poll = undefined;
-    await this.refreshing?.catch(() => undefined);
   }
 
   /** Loads the file now (the server calls it at start to report how many tokens it has). */
