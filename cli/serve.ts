@@ -1,7 +1,8 @@
 /** `mooring serve`: runs the reference server until SIGTERM/SIGINT, then shuts down gracefully (SHUT-2). */
 import { parseArgs } from 'node:util';
-import { DEFAULT_PARAMS } from '../schemas/v1/index.js';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DEFAULT_HTTP_HEARTBEAT, DEFAULT_PARAMS } from '../schemas/v1/index.js';
 import { SERVER_DEFAULTS, parseTrustProxy, startServer, type ServerOptions } from '../reference/server/index.js';
 import { parseDuration, parseInteger, parseRate, UsageError } from './args.js';
 import { browserExampleFiles } from '../reference/client/static-files.js';
@@ -56,6 +57,12 @@ Options (default in brackets):
   --shutdown-spread DUR         spread shutdown retry hints over this window [${secs(d.shutdownSpreadMs)}]
   --no-test-actions             do not offer the conformance actions echo, publish, sleep
                                 (any token holder may publish to shared channels: use in production) [offered]
+  --presence-window DUR         a user is connected while its last HTTP heartbeat is younger (HTTP-6, HTTP-8) [${secs(DEFAULT_HTTP_HEARTBEAT.presenceWindowMs)}]
+  --http-heartbeat-interval DUR HTTP heartbeat interval advertised to clients (HTTP-8) [${secs(DEFAULT_HTTP_HEARTBEAT.intervalMs)}]
+  --metrics [HOST:]PORT         serve Prometheus metrics at http://HOST:PORT/metrics, a listener of its
+                                own (OPS-1, OPS-2); HOST defaults to 127.0.0.1 [off]
+  --metrics-token-file FILE     require "Authorization: Bearer <first line of FILE>" for /metrics;
+                                needed when HOST is not a loopback address [none]
   --quiet                       no JSON log lines on stderr
   -h, --help                    this help
 `;
@@ -78,7 +85,9 @@ export function parseServeArgs(argv: string[]): ServerOptions {
       'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
       'trust-proxy': { type: 'string', multiple: true }, 'forwarded-header': { type: 'string' },
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-      'no-test-actions': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'no-test-actions': { type: 'boolean' }, quiet: { type: 'boolean' },
+      'presence-window': { type: 'string' }, 'http-heartbeat-interval': { type: 'string' },
+      metrics: { type: 'string' }, 'metrics-token-file': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   const dur = (k: keyof typeof v) => (v[k] === undefined ? undefined : parseDuration(v[k] as string, `--${k}`));
@@ -120,7 +129,29 @@ export function parseServeArgs(argv: string[]): ServerOptions {
     shutdownSpreadMs: dur('shutdown-spread'), testActions: v['no-test-actions'] ? false : undefined,
     trustProxy, forwardedHeader: header as ServerOptions['forwardedHeader'], tls,
     logger: v.quiet ? false : undefined,
+    presenceWindowMs: dur('presence-window'), httpHeartbeatIntervalMs: dur('http-heartbeat-interval'),
+    metrics: metricsOption(v.metrics, v['metrics-token-file']),
   };
+}
+
+/** `--metrics [HOST:]PORT` and `--metrics-token-file FILE` → the `metrics` option (OPS-1, OPS-2). */
+function metricsOption(address: string | undefined, tokenFile: string | undefined): ServerOptions['metrics'] {
+  if (address === undefined) {
+    if (tokenFile !== undefined) throw new UsageError('--metrics-token-file needs --metrics [HOST:]PORT');
+    return undefined;
+  }
+  const m = /^(?:\[([^\]]+)\]:|([^:]+):)?(\d+)$/.exec(address);
+  if (!m) throw new UsageError(`--metrics: expected [HOST:]PORT like 9464 or 0.0.0.0:9464, got "${address}"`);
+  let token: string | undefined;
+  if (tokenFile !== undefined) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').split('\n')[0]!.trim();
+    } catch (err) {
+      throw new UsageError(`--metrics-token-file: cannot read ${resolve(tokenFile)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!token) throw new UsageError(`--metrics-token-file: ${resolve(tokenFile)} is empty`);
+  }
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port: parseInteger(m[3]!, '--metrics'), ...(token ? { token } : {}) };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -144,6 +175,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`mooring: listening on ${server.url}\n`);
+  if (server.metrics) process.stdout.write(`mooring: metrics on ${await server.metrics.ready}\n`); // OPS-1
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);

@@ -1,52 +1,171 @@
-/** `mooring token create`: creates tokens, prints each once (the last line(s) on stdout), stores only hashes (AUTH-6). */
+/**
+ * `mooring token create | list | revoke | rotate` over the tokens file (AUTH-6, AUTH-13..AUTH-17).
+ * A token is printed once, by create and rotate, as the last line(s) of stdout; nothing else ever
+ * prints a token or a whole hash. A running `mooring serve` on the same file sees every change within a
+ * second: new tokens work, revoked ones stop working and their live sessions close with 4401.
+ */
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { SERVER_DEFAULTS } from '../reference/server/options.js';
 import { FileTokenStore } from '../reference/server/tokens-file.js';
+import type { TokenInfo } from '../reference/server/token-store.js';
 import { parseDuration, parseInteger, UsageError } from './args.js';
 
-export const HELP = `Usage: mooring token create --user NAME [--ttl DUR|never] [--count N] [--tokens-file FILE]
+export const HELP = `Usage: mooring token <create|list|revoke|rotate> [options]
 
-Creates a bearer token for user NAME, prints it once as the last line on stdout and
-stores only its SHA-256 hash in the tokens file (a running "mooring serve" using the
-same file picks it up without a restart).
+Manages bearer tokens in a tokens file, which stores only their SHA-256 hashes. A
+running "mooring serve" using the same file sees every change within a second, without
+a restart: new tokens work at once; revoked tokens stop working and the sessions
+authenticated with them are closed (4401 unauthorized).
+
+  mooring token create --user NAME [--ttl DUR|never] [--count N]
+      creates a token and prints it once, as the last line on stdout
+      (--count N: users NAME-1..NAME-N, one token per line, in order)
+  mooring token list [--user NAME] [--json]
+      lists tokens: id, user, created, expires, first 8 hex digits of the hash
+      (never the token)
+  mooring token revoke --id ID | --user NAME
+      revokes one token, or every token of a user
+  mooring token rotate --user NAME [--ttl DUR|never] [--overlap DUR]
+      creates a new token for the user (printed once) and revokes the user's older
+      tokens at once; with --overlap they stay valid that long instead, so that
+      clients can switch without a gap
 
 Options (default in brackets):
-  --user NAME           the user id (required)
+  --user NAME           the user id
+  --id ID               a token id, as list shows it
   --ttl DUR|never       lifetime: 45s, 30m, 12h, 90d, ... or never [90d]
-  --count N             create N users NAME-1..NAME-N, one token per line, in order [1]
+  --count N             create: N users NAME-1..NAME-N [1]
+  --overlap DUR         rotate: older tokens expire after DUR instead of at once [0]
+  --json                list: one JSON array instead of a table
   --tokens-file FILE    where hashes are stored [${SERVER_DEFAULTS.tokensFile}]
   -h, --help            this help
 `;
 
+const SUBCOMMANDS = ['create', 'list', 'revoke', 'rotate'] as const;
+type Sub = (typeof SUBCOMMANDS)[number];
+
+/** Which options each subcommand takes (anything else is a usage error). */
+const ALLOWED: Record<Sub, string[]> = {
+  create: ['user', 'ttl', 'count', 'tokens-file'],
+  list: ['user', 'json', 'tokens-file'],
+  revoke: ['id', 'user', 'tokens-file'],
+  rotate: ['user', 'ttl', 'overlap', 'tokens-file'],
+};
+
+function usage(message: string): number {
+  process.stderr.write(`mooring token: ${message} (mooring token --help)\n`);
+  return 2;
+}
+
+const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
+function table(rows: TokenInfo[], now: number): string {
+  const lines = [['ID', 'USER', 'CREATED', 'EXPIRES', 'HASH'], ...rows.map((t) => [
+    t.id, t.userId, iso(t.createdAt), `${iso(t.expiresAt)}${t.expiresAt !== null && t.expiresAt <= now ? ' (expired)' : ''}`, `${t.hashPrefix}…`,
+  ])];
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);
     return sub === undefined ? 2 : 0;
   }
-  if (sub !== 'create') {
-    process.stderr.write(`mooring token: unknown subcommand "${sub}"\n${HELP}`);
-    return 2;
-  }
+  if (!(SUBCOMMANDS as readonly string[]).includes(sub)) return usage(`unknown subcommand "${sub}"; expected create, list, revoke or rotate`);
+  const cmd = sub as Sub;
+  let v: Record<string, string | boolean | undefined>;
   try {
-    const { values: v } = parseArgs({
+    v = parseArgs({
       args: rest,
       strict: true,
-      options: { user: { type: 'string' }, ttl: { type: 'string' }, count: { type: 'string' }, 'tokens-file': { type: 'string' } },
-    });
-    if (!v.user) throw new UsageError('--user NAME is required');
-    const ttlMs = v.ttl === 'never' ? null : parseDuration(v.ttl ?? '90d', '--ttl');
-    const count = v.count === undefined ? undefined : parseInteger(v.count, '--count', 1);
-    const file = v['tokens-file'] ?? SERVER_DEFAULTS.tokensFile;
-    const store = new FileTokenStore(file);
-    const users = count === undefined ? [v.user] : Array.from({ length: count }, (_, i) => `${v.user}-${i + 1}`);
-    const tokens = await store.createMany(users.map((userId) => ({ userId, ttlMs })));
-    const expiry = ttlMs === null ? 'never expires' : `expires ${new Date(Date.now() + ttlMs).toISOString()}`;
-    process.stderr.write(`mooring token: created ${tokens.length} token(s) for ${users.length === 1 ? users[0] : `${users[0]}..${users.at(-1)}`} (${expiry}); hashes stored in ${file}\n`);
-    process.stdout.write(tokens.join('\n') + '\n');
-    return 0;
+      options: {
+        user: { type: 'string' }, id: { type: 'string' }, ttl: { type: 'string' }, count: { type: 'string' }, overlap: { type: 'string' },
+        json: { type: 'boolean' }, 'tokens-file': { type: 'string' },
+      },
+    }).values;
   } catch (err) {
-    process.stderr.write(`mooring token create: ${(err as Error).message}\n`);
-    return 2;
+    const e = err as Error & { code?: string };
+    const m = /'(-[^']*)'/.exec(e.message);
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return usage(`unknown option ${m?.[1] ?? ''}`.trim());
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return usage(`${m?.[1] ?? 'an option'} needs a value`);
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return usage(`unexpected argument ${m?.[1] ?? ''}`.trim());
+    return usage(e.message);
   }
+  const given = Object.keys(v).filter((k) => v[k] !== undefined);
+  const stray = given.find((k) => !ALLOWED[cmd].includes(k));
+  if (stray !== undefined) return usage(`${cmd} takes no --${stray}`);
+  const file = (v['tokens-file'] as string | undefined) ?? SERVER_DEFAULTS.tokensFile;
+  const store = new FileTokenStore(file);
+  try {
+    switch (cmd) {
+      case 'create': return await create(store, v);
+      case 'list': return await list(store, v);
+      case 'revoke': return await revoke(store, v);
+      case 'rotate': return await rotate(store, v);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof RangeError) return usage(err.message);
+    // A damaged or unreadable file, a lock held too long: the message says which file; no stack trace.
+    const message = (err as Error).message;
+    process.stderr.write(`mooring token ${cmd}: ${message.includes(resolve(file)) ? message : `${message} (tokens file ${resolve(file)})`}\n`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
+
+function ttlOf(v: Record<string, unknown>): number | null {
+  return v.ttl === 'never' ? null : parseDuration((v.ttl as string | undefined) ?? '90d', '--ttl');
+}
+
+function expiryText(ttlMs: number | null): string {
+  return ttlMs === null ? 'never expires' : `expires ${iso(Date.now() + ttlMs)}`;
+}
+
+async function create(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+  const user = v.user as string | undefined;
+  if (!user) throw new UsageError('create needs --user NAME');
+  const ttlMs = ttlOf(v);
+  const count = v.count === undefined ? undefined : parseInteger(v.count as string, '--count', 1);
+  const users = count === undefined ? [user] : Array.from({ length: count }, (_, i) => `${user}-${i + 1}`);
+  const tokens = await store.createMany(users.map((userId) => ({ userId, ttlMs })));
+  process.stderr.write(`mooring token: created ${tokens.length} token(s) for ${users.length === 1 ? users[0] : `${users[0]}..${users.at(-1)}`} (${expiryText(ttlMs)}); hashes stored in ${resolve(store.path)}\n`);
+  process.stdout.write(tokens.join('\n') + '\n');
+  return 0;
+}
+
+async function list(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+  const rows = await store.list(v.user === undefined ? {} : { userId: v.user as string });
+  if (v.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  else if (rows.length) process.stdout.write(table(rows, Date.now()));
+  else process.stderr.write(`mooring token: no tokens${v.user === undefined ? '' : ` of ${String(v.user)}`} in ${resolve(store.path)}\n`);
+  return 0;
+}
+
+async function revoke(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+  if ((v.id === undefined) === (v.user === undefined)) throw new UsageError('revoke needs --id ID or --user NAME (one of them)');
+  const ids = await store.revoke(v.id !== undefined ? { id: v.id as string } : { userId: v.user as string });
+  if (!ids.length) {
+    process.stderr.write(`mooring token: no token matches ${v.id !== undefined ? `id ${String(v.id)}` : `user ${String(v.user)}`} in ${resolve(store.path)}\n`);
+    return 1;
+  }
+  process.stderr.write(`mooring token: revoked ${ids.length} token(s); a server using ${resolve(store.path)} closes their sessions (4401) within a second\n`);
+  process.stdout.write(ids.join('\n') + '\n');
+  return 0;
+}
+
+async function rotate(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+  const user = v.user as string | undefined;
+  if (!user) throw new UsageError('rotate needs --user NAME');
+  const ttlMs = ttlOf(v);
+  const overlapMs = v.overlap === undefined ? undefined : parseDuration(v.overlap as string, '--overlap');
+  const before = await store.list({ userId: user });
+  const { token, id, revoked } = await store.rotate(user, { ttlMs, overlapMs });
+  const older = overlapMs ? `${before.length} older token(s) expire ${iso(Date.now() + overlapMs)}` : `${revoked.length} older token(s) revoked`;
+  process.stderr.write(`mooring token: new token ${id} for ${user} (${expiryText(ttlMs)}); ${older}\n`);
+  process.stdout.write(token + '\n');
+  return 0;
 }

@@ -171,7 +171,9 @@ export function renderSessionParams(src: SpecSources): string {
     const cited = description.match(RULE_ID) ?? [];
     const named = rules.filter((r) => r.title.includes(key)).map((r) => r.id);
     const meaning = description.replace(/\s*\((?:[A-Z]+-\d+(?:, )?)+\)/g, '');
-    const value = key in defaults ? formatDefault(key, defaults[key]) : 'per session (from the token)';
+    const value = key === 'httpHeartbeat'
+      ? `\`{path: "/heartbeat", intervalMs: ${DEFAULT_HTTP_HEARTBEAT.intervalMs}, presenceWindowMs: ${DEFAULT_HTTP_HEARTBEAT.presenceWindowMs}}\``
+      : key in defaults ? formatDefault(key, defaults[key]) : 'per session (from the token)';
     return [`\`${key}\``, meaning, value, ordered([...cited, ...named], rules).join(', ')];
   });
   return table(['Parameter', 'Meaning', 'Recommended default', 'Rules'], rows);

@@ -15,7 +15,7 @@ import type {
   PushMeta,
   TokenReason,
 } from '../core/client/types.js';
-import { resolveOptions, type ClientOptions, type ResolvedOptions, type WebSocketLike } from './options.js';
+import { heartbeatUrlFor, resolveOptions, type ClientOptions, type ResolvedOptions, type WebSocketLike } from './options.js';
 
 /** An error of a request: `code` is `timeout`, `disconnected`, `closed` or the server's error code. */
 export class MooringError extends Error {
@@ -99,6 +99,7 @@ export class MooringClient {
       failFast: this.o.failFast,
       logSize: this.o.logSize,
       httpHeartbeatIntervalMs: this.o.httpHeartbeat?.intervalMs,
+      followAdvertisedHttpHeartbeat: this.o.followAdvertisedHttpHeartbeat, // HTTP-9
       maxAttempts: this.o.maxAttempts,
       downAlertMs: this.o.downAlertMs,
     });
@@ -273,7 +274,7 @@ export class MooringClient {
         for (const h of [...(this.handlers.get(a.gap.channel) ?? [])]) if (h.onGap) this.safely(() => h.onGap!(a.gap));
         return;
       }
-      case 'http_heartbeat': return this.httpHeartbeat();
+      case 'http_heartbeat': return this.httpHeartbeat(a.path);
     }
   }
 
@@ -320,13 +321,14 @@ export class MooringClient {
     }
   }
 
-  private httpHeartbeat(): void {
-    const hb = this.o.httpHeartbeat;
-    if (!hb) return;
+  private httpHeartbeat(path: string | undefined): void {
+    // HTTP-9: the advertised path on the WebSocket URL's origin, unless the application gave a URL.
+    const url = this.o.httpHeartbeat?.url ?? (path !== undefined ? heartbeatUrlFor(this.o.url, path) : undefined);
+    if (url === undefined) return;
     // HTTP-4: POST /heartbeat with the token as Bearer, independent of the WebSocket.
     Promise.resolve()
       .then(() => this.o.token({ reason: 'heartbeat' }))
-      .then((token) => fetch(hb.url, { method: 'POST', headers: { authorization: `Bearer ${token}` } }))
+      .then((token) => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` } }))
       .then(
         (res) => this.input({ type: 'http_heartbeat_result', ok: res.ok, status: res.status }),
         (err: unknown) => this.input({ type: 'http_heartbeat_result', ok: false, message: errorMessage(err) }),

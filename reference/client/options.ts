@@ -76,12 +76,16 @@ export interface ClientOptions {
    */
   downAlertMs?: number;
   /**
-   * HTTP-4: also post `POST /heartbeat` with the token as Bearer every `intervalMs`, whatever the
-   * WebSocket state (the seed's dual channel). `url` defaults to the WebSocket URL's origin with
-   * `/heartbeat`.
-   * @default undefined (off)
+   * HTTP-4, HTTP-9: the HTTP heartbeat (`POST` with the token as Bearer, whatever the WebSocket state:
+   * the seeds' dual channel, authoritative for presence).
+   * - undefined (default): on as soon as a server advertises `params.httpHeartbeat`, at its interval
+   *   and path (on the WebSocket URL's origin), until `close()`;
+   * - `{ url?, intervalMs? }`: on from `connect()`, at `intervalMs` (30 s) to `url` (the WebSocket
+   *   URL's origin + `/heartbeat`), whatever the server advertises;
+   * - `false`: off.
+   * @default undefined (follow the server)
    */
-  httpHeartbeat?: { url?: string; intervalMs?: number };
+  httpHeartbeat?: { url?: string; intervalMs?: number } | false;
   /**
    * HB-6: in browsers, check liveness (ping at once) when the page becomes visible again.
    * @default true
@@ -116,7 +120,10 @@ export interface ResolvedOptions {
   logSize: number;
   maxAttempts: number;
   downAlertMs: number;
+  /** Explicit HTTP heartbeat (from connect()); undefined: see `followAdvertisedHttpHeartbeat`. */
   httpHeartbeat: { url: string; intervalMs: number } | undefined;
+  /** HTTP-9: post to the channel a server advertises (`httpHeartbeat` left undefined). */
+  followAdvertisedHttpHeartbeat: boolean;
   watchVisibility: boolean;
   WebSocket: WebSocketConstructor;
   random: () => number;
@@ -124,10 +131,10 @@ export interface ResolvedOptions {
 }
 
 /** The HTTP heartbeat URL derived from the WebSocket URL: same origin, path `/heartbeat`. */
-export function heartbeatUrlFor(wsUrl: string): string {
+export function heartbeatUrlFor(wsUrl: string, path = '/heartbeat'): string {
   const u = new URL(wsUrl);
   u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
-  u.pathname = '/heartbeat';
+  u.pathname = path;
   u.search = '';
   u.hash = '';
   return u.toString();
@@ -161,6 +168,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     httpHeartbeat: httpHeartbeat
       ? { url: httpHeartbeat.url ?? heartbeatUrlFor(url), intervalMs: httpHeartbeat.intervalMs ?? DEFAULT_HTTP_HEARTBEAT.intervalMs }
       : undefined,
+    followAdvertisedHttpHeartbeat: httpHeartbeat === undefined,
     watchVisibility, WebSocket, random, now,
   };
 }

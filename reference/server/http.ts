@@ -5,9 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
-import { DEFAULT_HTTP_HEARTBEAT } from '../../schemas/v1/index.js';
 import { judgeToken } from '../core/server/index.js';
-import type { TokenStore } from './tokens-file.js';
+import type { ServerMetrics } from './metrics.js';
+import type { Presence } from './presence.js';
+import { hashToken, type TokenStore } from './token-store.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -20,7 +21,9 @@ export interface HttpDeps {
   wsPath: string;
   staticFiles: Record<string, string>;
   shuttingDown(): boolean;
-  sessionCount(userId: string): number;
+  /** HTTP-1, HTTP-2, HTTP-6: heartbeats go in, presence comes out. */
+  presence: Presence;
+  metrics: ServerMetrics | null;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -51,13 +54,11 @@ function pathOf(req: IncomingMessage): string | null {
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export function createHttpHandler(deps: HttpDeps) {
-  /** HTTP-1, HTTP-2: last heartbeat per user. */
-  const lastSeen = new Map<string, number>();
-
   async function bearerUser(req: IncomingMessage): Promise<string | null> {
     const m = BEARER.exec(req.headers.authorization ?? '');
     if (!m) return null;
-    const v = judgeToken(await deps.tokens.lookup(m[1]!), Date.now());
+    const v = judgeToken(await deps.tokens.lookupHash(hashToken(m[1]!)), Date.now());
+    if (!v.ok) deps.metrics?.logged('auth_failed', { reason: `http_${v.reason}` }); // OPS-8
     return v.ok ? v.record.userId : null;
   }
 
@@ -66,11 +67,14 @@ export function createHttpHandler(deps: HttpDeps) {
     req.resume(); // the body is not used
     const m = BEARER.exec(req.headers.authorization ?? '');
     if (!m) return Promise.resolve(json(res, 401, { error: 'unauthorized' }));
-    return deps.tokens.lookup(m[1]!).then((record) => {
+    return deps.tokens.lookupHash(hashToken(m[1]!)).then((record) => {
       const now = Date.now();
       const v = judgeToken(record, now);
-      if (!v.ok) return json(res, 401, { error: 'unauthorized' });
-      lastSeen.set(v.record.userId, now); // HTTP-1
+      if (!v.ok) {
+        deps.metrics?.logged('auth_failed', { reason: `http_${v.reason}` }); // OPS-8
+        return json(res, 401, { error: 'unauthorized' });
+      }
+      deps.presence.heartbeat(v.record.userId, now); // HTTP-1, HTTP-6
       res.writeHead(204).end();
     });
   }
@@ -87,14 +91,9 @@ export function createHttpHandler(deps: HttpDeps) {
     if (path === '/presence' && method === 'GET') {
       const userId = await bearerUser(req);
       if (!userId) return json(res, 401, { error: 'unauthorized' });
-      const seen = lastSeen.get(userId) ?? null;
-      // HTTP-2: connected = an HTTP heartbeat within the presence window.
-      return json(res, 200, {
-        userId,
-        connected: seen !== null && Date.now() - seen < DEFAULT_HTTP_HEARTBEAT.presenceWindowMs,
-        lastSeen: seen,
-        sessions: deps.sessionCount(userId),
-      });
+      // HTTP-2, HTTP-6: connected = an HTTP heartbeat within the presence window.
+      const p = await deps.presence.get(userId);
+      return json(res, 200, { userId, connected: p.connected, lastSeen: p.lastSeen, sessions: p.sessions });
     }
     const file = deps.staticFiles[path];
     if (file !== undefined && (method === 'GET' || method === 'HEAD')) {

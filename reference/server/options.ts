@@ -1,10 +1,12 @@
 /** `startServer` options: one object, defaults in one place (session params from schemas/v1/defaults.ts). */
-import { DEFAULT_PARAMS } from '../../schemas/v1/index.js';
+import { DEFAULT_HTTP_HEARTBEAT, DEFAULT_PARAMS } from '../../schemas/v1/index.js';
 import { defaultAuthorize, type Authorize, type CoreParams } from '../core/server/index.js';
 import type { ActionHandler } from './actions.js';
 import type { Broker } from './broker.js';
 import type { LogSink } from './logger.js';
-import type { TokenStore } from './tokens-file.js';
+import type { MetricsOptions } from './metrics.js';
+import type { Presence } from './presence.js';
+import type { TokenStore } from './token-store.js';
 
 export interface ServerOptions {
   /** @default '127.0.0.1' */
@@ -17,6 +19,14 @@ export interface ServerOptions {
   tokensFile?: string;
   /** A custom token store. @default a store over `tokensFile` */
   tokenStore?: TokenStore;
+  /** A user is `connected` while its last HTTP heartbeat is younger than this; advertised (HTTP-6, HTTP-8). @default 60_000 */
+  presenceWindowMs?: number;
+  /** How often clients should post their HTTP heartbeat; advertised (HTTP-4, HTTP-8). @default 30_000 */
+  httpHeartbeatIntervalMs?: number;
+  /** Where presence is kept (a shared store for several nodes). @default a MemoryPresence with `presenceWindowMs` */
+  presence?: Presence;
+  /** Prometheus metrics (OPS-1..OPS-9): off unless given. @default undefined (off) */
+  metrics?: MetricsOptions;
   /** Where pushes go and history lives. @default a new MemoryBroker with `historySize` */
   broker?: Broker;
   /** WebSocket ping frames this often (HB-1). @default 25_000 */
@@ -110,6 +120,10 @@ export interface ServerOptions {
 
 export function sessionParams(o: ServerOptions): CoreParams {
   const d = DEFAULT_PARAMS;
+  const hbInterval = o.httpHeartbeatIntervalMs ?? DEFAULT_HTTP_HEARTBEAT.intervalMs;
+  const window = o.presence?.windowMs ?? o.presenceWindowMs ?? DEFAULT_HTTP_HEARTBEAT.presenceWindowMs;
+  // HTTP-8: a window no longer than the interval would show users offline between two heartbeats.
+  if (!(window > hbInterval)) throw new RangeError(`presenceWindowMs (${window}) must be greater than httpHeartbeatIntervalMs (${hbInterval})`);
   return {
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
     heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? d.heartbeatTimeoutMs,
@@ -125,6 +139,8 @@ export function sessionParams(o: ServerOptions): CoreParams {
     historyBytes: o.historyBytes ?? Math.max(d.historyBytes!, o.maxPayloadBytes ?? d.maxPayloadBytes),
     maxDepth: o.maxDepth ?? d.maxDepth,
     sessionPolicy: o.sessionPolicy ?? d.sessionPolicy,
+    // HTTP-8: the HTTP heartbeat channel, advertised so that clients use it (HTTP-9).
+    httpHeartbeat: { path: '/heartbeat', intervalMs: hbInterval, presenceWindowMs: window },
   };
 }
 

@@ -24,7 +24,10 @@ import { MemoryBroker, type Broker } from './broker.js';
 import { createHttpHandler } from './http.js';
 import { makeEntry, stderrSink } from './logger.js';
 import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
-import { openTokenStore, type TokenStore } from './tokens-file.js';
+import { openTokenStore } from './tokens-file.js';
+import { hashToken, type RevokeSelector, type TokenInfo, type TokenStore } from './token-store.js';
+import { MemoryPresence, type PresenceChange, type PresenceInfo } from './presence.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
 import { ProxyTrust, type ClientOrigin } from './proxy.js';
 import { SERVER_NAME, SERVER_VERSION } from './version.js';
 
@@ -41,6 +44,18 @@ export interface Mooring {
   /** Graceful shutdown (SHUT-1..3) of Mooring's connections; an attached app's server stays up. Idempotent. */
   shutdown(): Promise<void>;
   connectionCount(): number;
+  /** AUTH-13, AUTH-14: revokes one token (by id) or all of a user's; their live sessions close with 4401. Resolves with the ids revoked. */
+  revokeToken(selector: RevokeSelector): Promise<string[]>;
+  /** AUTH-17: a new token for the user; older ones revoked (or expiring after `overlapMs`). The token is returned once. */
+  rotateToken(userId: string, options?: { ttlMs?: number | null; overlapMs?: number }): Promise<{ token: string; id: string; revoked: string[] }>;
+  /** AUTH-15: the stored tokens, never the tokens themselves. */
+  listTokens(filter?: { userId?: string }): Promise<TokenInfo[]>;
+  /** HTTP-6: is the user connected (an HTTP heartbeat within the presence window), when last seen, how many sessions. */
+  presence(userId: string): Promise<PresenceInfo>;
+  /** HTTP-7: presence changes (connected/disconnected, first session opened/last closed); returns an unsubscribe. */
+  on(event: 'presence', listener: (change: PresenceChange) => void): () => void;
+  /** OPS-1: the metrics (null when off, the default). */
+  readonly metrics: ServerMetrics | null;
   /**
    * Takes an HTTP upgrade whose path is Mooring's (`path` option) and returns true, refusing it with
    * an HTTP status where the handshake rules say so; returns false, touching nothing, for any other
@@ -97,6 +112,9 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const params = sessionParams(options);
   const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
+  const presence = options.presence ?? new MemoryPresence({ windowMs: params.httpHeartbeat!.presenceWindowMs });
+  /** Connections that are sessions (authenticated), with their user: presence counts them. */
+  const sessionUsers = new Map<ConnId, string>();
   const broker = options.broker ?? new MemoryBroker({ historySize: params.historySize, historyBytes: params.historyBytes, maxHistoryBytes: o.maxHistoryBytes });
   const sink = options.logger === false ? null : (options.logger ?? stderrSink);
   const strict = options.strictOutbound ?? (process.env.NODE_ENV === 'test' || !!process.env.VITEST);
@@ -119,6 +137,10 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   }));
 
   const sockets = new Map<ConnId, WebSocket>();
+  // OPS-1: off by default; every hook below is `metrics?.…`, a null check when off.
+  const metrics = options.metrics ? createMetrics(options.metrics, { connections: () => sockets.size, sessions: () => sessionUsers.size, actions: handlers }) : null;
+  // OPS-1: startServer fails when the metrics listener cannot listen; an attached engine logs it (LOG-1).
+  metrics?.ready.catch((err: unknown) => log('error', 'request_failed', { reason: 'metrics_listen_failed', detail: String((err as Error)?.message ?? err) }));
   const brokerSubs = new Map<string, Promise<() => void>>();
   let nextConn = 1;
   let shuttingDown = false;
@@ -202,8 +224,9 @@ export function createMooring(options: ServerOptions = {}): Mooring {
         if (!ws || ws.readyState !== WebSocket.OPEN) return;
         const text = serialize(a.message);
         if (text === null) return;
-        if (a.message.type === 'authenticated') guards.get(a.conn)?.markAuthenticated(); // LIMIT-8
+        if (a.message.type === 'authenticated') authenticated(a.conn, a.message.userId);
         ws.send(text);
+        metrics?.sent(a.message.type);
         // LIMIT-3: a slow consumer is closed; sends never wait for it, so others are not slowed.
         if (ws.bufferedAmount > params.maxBufferedBytes) queue.push({ type: 'slowConsumer', now: Date.now(), conn: a.conn, bufferedBytes: ws.bufferedAmount });
         return;
@@ -218,6 +241,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
           const ws = sockets.get(conn);
           if (!ws || ws.readyState !== WebSocket.OPEN) continue;
           ws.send(bytes, TEXT_FRAME);
+          metrics?.sent('push');
           // LIMIT-3: as for 'send'
           if (ws.bufferedAmount > max) queue.push({ type: 'slowConsumer', now: Date.now(), conn, bufferedBytes: ws.bufferedAmount });
         }
@@ -226,6 +250,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       case 'close': {
         const ws = sockets.get(a.conn);
         if (ws && ws.readyState === WebSocket.OPEN) ws.close(a.code, a.reason);
+        metrics?.closeSent(a.code);
         return;
       }
       case 'terminate':
@@ -234,11 +259,12 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       case 'ping': {
         const ws = sockets.get(a.conn);
         if (ws?.readyState === WebSocket.OPEN) ws.ping();
+        metrics?.pinged(a.conn);
         return;
       }
       case 'verifyToken': {
         const { conn, verifyId } = a;
-        tokens.lookup(a.token).then(
+        tokens.lookupHash(hashToken(a.token)).then(
           (record) => feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record }),
           (err: unknown) => {
             log('error', 'auth_failed', { conn, reason: 'token_store_error', detail: String((err as Error)?.message ?? err) });
@@ -249,16 +275,25 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       }
       case 'dispatch': {
         const { conn, requestId, action, payload, userId } = a;
+        const started = metrics?.requestStarted();
         const outcome = runAction(handlers, action, payload, { userId, conn }, (err) =>
           log('error', 'request_failed', { conn, userId, action, requestId, detail: String((err as Error)?.message ?? err) }),
         );
         // A sync handler's outcome joins this loop's queue: no promise hop per request.
-        if (outcome instanceof Promise) outcome.then((o) => feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome: o }));
-        else queue.push({ type: 'actionResult', now: Date.now(), conn, requestId, outcome });
+        if (outcome instanceof Promise) {
+          outcome.then((o) => {
+            metrics?.requestEnded(action, started!, o.ok);
+            feed({ type: 'actionResult', now: Date.now(), conn, requestId, outcome: o });
+          });
+        } else {
+          metrics?.requestEnded(action, started!, outcome.ok);
+          queue.push({ type: 'actionResult', now: Date.now(), conn, requestId, outcome });
+        }
         return;
       }
       case 'readChannel': {
         const { conn, fetchId, channel, since } = a;
+        if (since) metrics?.resumed();
         // Live first, then history: the core merges both and drops duplicates (race-free resume).
         listen(channel)
           .then(() => broker.read(channel, since))
@@ -279,6 +314,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       }
       case 'log':
         log(a.level, a.event, a.fields);
+        metrics?.logged(a.event, a.fields);
         return;
     }
   }
@@ -296,7 +332,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   // --- HTTP and the WebSocket handshake -----------------------------------------------------------
   const http = createHttpHandler({
     tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
-    shuttingDown: () => shuttingDown, sessionCount: (u) => core.sessionCount(u),
+    shuttingDown: () => shuttingDown, presence, metrics,
   });
   const wss = new WebSocketServer({
     noServer: true,
@@ -453,11 +489,17 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     const conn = (this as Tagged)[CONN]!;
     const now = Date.now();
+    metrics?.received(data, isBinary);
     if (isBinary) feed({ type: 'binary', now, conn });
     else feed({ type: 'text', now, conn, text: Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString('utf8') });
   }
   function onWsActivity(this: WebSocket): void {
     feed({ type: 'activity', now: Date.now(), conn: (this as Tagged)[CONN]! }); // HB-4
+  }
+  function onWsPong(this: WebSocket): void {
+    const conn = (this as Tagged)[CONN]!;
+    metrics?.ponged(conn);
+    feed({ type: 'activity', now: Date.now(), conn }); // HB-4
   }
   function onWsError(this: WebSocket, err: Error & { code?: string }): void {
     // LIMIT-1: ws has already closed with 1009 (or 1002/1007 for protocol errors).
@@ -468,6 +510,12 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     const conn = (this as Tagged)[CONN]!;
     sockets.delete(conn);
     guards.delete(conn);
+    const user = sessionUsers.get(conn);
+    if (user !== undefined) {
+      sessionUsers.delete(conn);
+      presence.sessionClosed(user, Date.now()); // HTTP-7
+    }
+    metrics?.closed(conn, code);
     feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
     if (sockets.size === 0) onDrained?.();
   }
@@ -485,12 +533,23 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       socket.on('data', guarded(l));
     }
     ws.on('message', onWsMessage);
-    ws.on('pong', onWsActivity);
+    ws.on('pong', onWsPong);
     ws.on('ping', onWsActivity);
     ws.on('error', onWsError);
     ws.on('close', onWsClose);
     feed({ type: 'open', now: Date.now(), conn, ip, origin, urlToken });
   }
+
+  /** LIMIT-8 and HTTP-7: a connection's `authenticated` (first or re-auth) is on its way. */
+  function authenticated(conn: ConnId, userId: string): void {
+    guards.get(conn)?.markAuthenticated(); // LIMIT-8
+    if (sessionUsers.has(conn)) return;
+    sessionUsers.set(conn, userId);
+    presence.sessionOpened(userId, Date.now());
+  }
+
+  // AUTH-14: revocations (by this process, the CLI, another node) close live sessions with 4401.
+  const unwatchTokens = tokens.watch((change) => feed({ type: 'tokensChanged', now: Date.now(), revoked: change.revoked, expiry: change.expiry }));
 
   let onDrained: (() => void) | undefined;
   let shutdownPromise: Promise<void> | undefined;
@@ -508,6 +567,10 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     await drained;
     clearTimeout(backstop);
     clearTimeout(timer);
+    unwatchTokens();
+    if (!options.tokenStore) await tokens.close?.();
+    if (!options.presence) presence.close();
+    await metrics?.close();
     for (const sub of brokerSubs.values()) sub.then((stop) => stop(), () => undefined);
     brokerSubs.clear();
     wss.close();
@@ -529,6 +592,12 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     publish,
     shutdown: () => (shutdownPromise ??= shutdown()),
     connectionCount: () => sockets.size,
+    revokeToken: (selector) => tokens.revoke(selector),
+    rotateToken: (userId, opts) => tokens.rotate(userId, opts),
+    listTokens: (filter) => tokens.list(filter),
+    presence: (userId) => presence.get(userId),
+    on: (_event, listener) => presence.on(listener),
+    metrics,
     handleUpgrade,
     handleRequest,
     trackSocket,
@@ -597,12 +666,20 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   httpServer.on('connection', (socket: Socket) => m.trackSocket(socket));
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void m.handleUpgrade(req, socket, head, { refuseOtherPaths: true }));
 
+  // OPS-1: a metrics listener that cannot listen fails the start, as the main port would.
+  const metricsUrl = await m.metrics?.ready.catch(async (err: unknown) => {
+    await m.shutdown();
+    throw err;
+  });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(o.port, o.host, () => {
       httpServer.off('error', reject);
       resolve();
     });
+  }).catch(async (err: unknown) => {
+    await m.shutdown(); // the token watcher and the metrics listener must not outlive a failed start
+    throw err;
   });
   const port = (httpServer.address() as AddressInfo).port;
   const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
@@ -610,7 +687,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   const url = `ws${secure}://${hostForUrl}:${port}${o.path}`;
   const httpUrl = `http${secure}://${hostForUrl}:${port}`;
   const sink = options.logger === false ? null : (options.logger ?? stderrSink);
-  sink?.(makeEntry('info', 'server_listening', { url, httpUrl }));
+  sink?.(makeEntry('info', 'server_listening', { url, httpUrl, ...(metricsUrl ? { metricsUrl } : {}) }));
 
   let closed: Promise<void> | undefined;
   return {

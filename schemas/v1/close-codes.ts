@@ -81,8 +81,8 @@ export const CLOSE_CODES = {
   },
   UNAUTHORIZED: {
     code: 4401, name: 'unauthorized', sentBy: 'server', class: 'stop',
-    meaning: 'The token is unknown or revoked.',
-    rules: ['AUTH-4', 'AUTH-9'],
+    meaning: 'The token is unknown or revoked; also a live session whose token was revoked (revision 1.3).',
+    rules: ['AUTH-4', 'AUTH-9', 'AUTH-14'],
   },
   AUTH_TIMEOUT: {
     code: 4408, name: 'auth_timeout', sentBy: 'server', class: 'reconnect',

@@ -211,6 +211,25 @@ export interface SessionParams {
    */
   sessionPolicy: 'single' | 'multiple';
   /**
+   * The server's HTTP heartbeat channel: `path` (on the WebSocket URL's origin) takes `POST` heartbeats
+   * every `intervalMs`; a user is `connected` while its last one is younger than `presenceWindowMs`
+   * (HTTP-8). Optional: added in v1.3; a client that sees it posts HTTP heartbeats (HTTP-9).
+   */
+  httpHeartbeat?: {
+    /** @pattern ^/ */
+    path: string;
+    /**
+     * @TJS-type integer
+     * @minimum 1
+     */
+    intervalMs: number;
+    /**
+     * @TJS-type integer
+     * @minimum 1
+     */
+    presenceWindowMs: number;
+  };
+  /**
    * When the token used for this session expires (ms since the Unix epoch), or null if it does not (AUTH-8).
    * @TJS-type ["integer", "null"]
    */

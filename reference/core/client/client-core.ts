@@ -61,8 +61,14 @@ export interface ClientCoreOptions {
    * @default 200
    */
   logSize?: number;
-  /** HTTP-4: interval of the HTTP heartbeat; undefined turns it off. */
+  /** HTTP-4: interval of the HTTP heartbeat, posted from connect() on; undefined: see `followAdvertisedHttpHeartbeat`. */
   httpHeartbeatIntervalMs?: number;
+  /**
+   * HTTP-9: when `httpHeartbeatIntervalMs` is undefined, post HTTP heartbeats once a server advertises
+   * `params.httpHeartbeat`, at its interval and path (the reference client's driver turns this on).
+   * @default false
+   */
+  followAdvertisedHttpHeartbeat?: boolean;
   /**
    * Give up (state `gave_up`, no further reconnect) after this many consecutive failed attempts
    * (the RECON-2 attempt counter).
@@ -127,6 +133,8 @@ export class ClientCore {
   private lastClose: Diagnostics['lastClose'];
   private reqSeq = 0;
   private httpNextAt: number | undefined;
+  /** HTTP-9: the HTTP heartbeat channel the server advertised (when followed). */
+  private httpAdvertised: { path: string; intervalMs: number } | undefined;
   private httpLast: Diagnostics['httpHeartbeat'] = {};
   private invalidFrames = 0;
   private server: { name: string; version: string } | undefined;
@@ -262,7 +270,7 @@ export class ClientCore {
       ...(this.lastPingAt !== undefined ? { lastPingAt: this.lastPingAt } : {}),
       ...(this.lastPongAt !== undefined ? { lastPongAt: this.lastPongAt } : {}),
       ...(this.lastMessageAt !== undefined ? { lastMessageAt: this.lastMessageAt } : {}),
-      ...(this.opts.httpHeartbeatIntervalMs !== undefined ? { httpHeartbeat: { ...this.httpLast } } : {}),
+      ...(this.opts.httpHeartbeatIntervalMs !== undefined || this.httpAdvertised ? { httpHeartbeat: { ...this.httpLast } } : {}),
       log: this.log.snapshot(),
     };
   }
@@ -521,10 +529,11 @@ export class ClientCore {
     if (this.state === 'authenticated' && this.nextPingAt !== undefined && now >= this.nextPingAt) {
       this.sendPing(now, 'interval');
     }
-    if (this.httpNextAt !== undefined && now >= this.httpNextAt && this.opts.httpHeartbeatIntervalMs !== undefined) {
+    const httpInterval = this.opts.httpHeartbeatIntervalMs ?? this.httpAdvertised?.intervalMs;
+    if (this.httpNextAt !== undefined && now >= this.httpNextAt && httpInterval !== undefined) {
       // HTTP-4: every interval while the client runs, whatever the WebSocket state.
-      this.out.push({ type: 'http_heartbeat' });
-      this.httpNextAt = now + this.opts.httpHeartbeatIntervalMs;
+      this.out.push(this.httpHeartbeatAction());
+      this.httpNextAt = now + httpInterval;
     }
   }
 
@@ -600,8 +609,22 @@ export class ClientCore {
     }
   }
 
+  /** HTTP-4, HTTP-9: the action posting one HTTP heartbeat (to the advertised path when followed). */
+  private httpHeartbeatAction(): Extract<CoreAction, { type: 'http_heartbeat' }> {
+    return this.opts.httpHeartbeatIntervalMs === undefined && this.httpAdvertised ? { type: 'http_heartbeat', path: this.httpAdvertised.path } : { type: 'http_heartbeat' };
+  }
+
   private onAuthenticated(msg: Extract<ServerMessage, { type: 'authenticated' }>, now: number, reauth: boolean): void {
     this.params = { ...msg.params };
+    const hb = msg.params.httpHeartbeat;
+    if (hb && this.opts.followAdvertisedHttpHeartbeat && this.opts.httpHeartbeatIntervalMs === undefined) {
+      // HTTP-9: the server advertises its HTTP heartbeat channel: post to it from now until close().
+      this.httpAdvertised = { path: hb.path, intervalMs: hb.intervalMs };
+      if (this.httpNextAt === undefined) {
+        this.out.push(this.httpHeartbeatAction());
+        this.httpNextAt = now + hb.intervalMs;
+      } else this.httpNextAt = Math.min(this.httpNextAt, now + hb.intervalMs);
+    }
     if (msg.server) this.server = { name: msg.server.name, version: msg.server.version };
     this.userId = msg.userId;
     this.sessionId = msg.sessionId;

@@ -132,8 +132,8 @@ export type CoreAction =
   | { type: 'push'; channel: string; data: Json; meta: PushMeta }
   /** Report a gap to the channel's `onGap` handlers (SUB-10). */
   | { type: 'gap'; gap: GapInfo }
-  /** HTTP-4: post an HTTP heartbeat now (with a token from the token function). */
-  | { type: 'http_heartbeat' };
+  /** HTTP-4: post an HTTP heartbeat now (with a token from the token function); `path`: the advertised one (HTTP-9). */
+  | { type: 'http_heartbeat'; path?: string };
 
 export interface LogEntry {
   /** ms since the Unix epoch (from the driver's clock). */

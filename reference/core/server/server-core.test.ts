@@ -30,6 +30,28 @@ function setup(params: Params = {}, extra: Partial<ServerCoreOptions> = {}) {
 const push = (offset: number, data: unknown = offset, epoch = 'e'): ChannelPush => ({ channel: 'c', data, position: { epoch, offset }, ts: 1_000 + offset });
 
 describe('ServerCore: auth', () => {
+  it('AUTH-14, AUTH-17, AUTH-18: tokensChanged closes sessions of revoked tokens 4401, moves expiries of changed ones, and follows re-authentication to the new token', () => {
+    const { run, closes, sent, login, text, tick, tokens } = setup({ sessionPolicy: 'multiple', heartbeatIntervalMs: 600_000 });
+    tokens.set('t-a', { userId: 'a', expiresAt: null, tokenId: 'ta' });
+    tokens.set('t-b', { userId: 'b', expiresAt: null, tokenId: 'tb' });
+    tokens.set('t-c', { userId: 'c', expiresAt: null, tokenId: 'tc' });
+    tokens.set('t-c2', { userId: 'c', expiresAt: null, tokenId: 'tc2' });
+    login(1, 'a');
+    login(2, 'b');
+    login(3, 'c');
+    // AUTH-18: conn 3 moves to token tc2 in-band
+    const v = text(3, { type: 'auth', token: 't-c2' }).find((x) => x.type === 'verifyToken')!;
+    run({ type: 'tokenResult', now: 0, conn: 3, verifyId: (v as any).verifyId, record: tokens.get('t-c2')! });
+    // AUTH-14: ta revoked (and tc, no longer conn 3's current token); AUTH-17: tb expires at 5_000
+    const acts = run({ type: 'tokensChanged', now: 10, revoked: ['ta', 'tc'], expiry: [{ id: 'tb', expiresAt: 5_000 }] });
+    expect(closes(acts)).toEqual([{ conn: 1, code: CLOSE.UNAUTHORIZED, reason: 'unauthorized' }]);
+    expect(sent(acts, 2)).toEqual([]); // the new expiry is 4_990 ms away; the warning comes tokenWarningMs (1_000) before it
+    expect(sent(tick(3_999), 2)).toEqual([]);
+    expect(sent(tick(4_000), 2)).toEqual([{ type: 'token_expiring', expiresAt: 5_000 }]);
+    expect(closes(tick(5_000))).toEqual([{ conn: 2, code: CLOSE.TOKEN_EXPIRED, reason: 'token_expired' }]);
+    expect(closes(tick(10_000))).toEqual([]); // conn 3 stays
+  });
+
   it('AUTH-2: closes 4408 exactly at authTimeoutMs and terminates after the grace', () => {
     const { core, run, tick, closes } = setup({ authTimeoutMs: 500, heartbeatIntervalMs: 10_000 }, { closeGraceMs: 100 });
     run({ type: 'open', now: 0, conn: 1, ip: 'x' });

@@ -44,6 +44,8 @@ interface Conn {
   userId: string | null;
   sessionId: string | null;
   expiresAt: number | null;
+  /** AUTH-14: the id of the token the session was (last re-)authenticated with. */
+  tokenId: string | null;
   warned: boolean;
   liveness: Liveness;
   subs: ConnSubscriptions;
@@ -139,6 +141,7 @@ export class ServerCore {
         break;
       case 'tick': this.onTick(ev.now); break;
       case 'shutdown': this.onShutdown(ev.now); break;
+      case 'tokensChanged': this.onTokensChanged(ev.revoked, ev.expiry, ev.now); break;
       case 'closed': if (touched) this.onClosed(touched, ev.code); break;
     }
     if (touched && this.conns.has(touched.id)) this.schedule(touched);
@@ -164,7 +167,7 @@ export class ServerCore {
   private onOpen(id: ConnId, ip: string, origin: string | undefined, urlToken: string | undefined, now: number): void {
     const c: Conn = {
       id, phase: 'awaiting_auth', closing: false, authDeadline: now + this.params.authTimeoutMs, verifyId: null, reauthQueue: null,
-      userId: null, sessionId: null, expiresAt: null, warned: false,
+      userId: null, sessionId: null, expiresAt: null, tokenId: null, warned: false,
       liveness: new Liveness(now, this.params.heartbeatIntervalMs, this.params.heartbeatTimeoutMs),
       subs: new ConnSubscriptions(), restoreLeft: 0, preAuthFrames: 0, pending: null, terminateAt: Infinity, scheduledAt: Infinity,
     };
@@ -306,6 +309,7 @@ export class ServerCore {
       this.sessions.add(userId, c.id);
     }
     c.expiresAt = expiresAt;
+    c.tokenId = verdict.record.tokenId ?? null;
     c.warned = false;
     this.log('info', 'auth_succeeded', { conn: c.id, userId, sessionId: c.sessionId, reauth, expiresAt });
     // AUTH-5
@@ -390,6 +394,24 @@ export class ServerCore {
     if (!c.warned && now >= warnAt(c.expiresAt, this.tokenWarningMs)) {
       c.warned = true;
       this.send(c, { type: 'token_expiring', expiresAt: c.expiresAt });
+    }
+  }
+
+  /** AUTH-14, AUTH-17: revocations close live sessions with 4401; changed expiries apply at once. */
+  private onTokensChanged(revoked: string[], expiry: { id: string; expiresAt: number | null }[], now: number): void {
+    const gone = new Set(revoked);
+    const until = new Map(expiry.map((e) => [e.id, e.expiresAt]));
+    for (const c of this.conns.values()) {
+      if (c.closing || c.phase !== 'authenticated' || c.tokenId === null) continue;
+      if (gone.has(c.tokenId)) {
+        this.log('info', 'auth_failed', { conn: c.id, userId: c.userId, reason: 'token_revoked', revokedId: c.tokenId });
+        this.close(c, 'UNAUTHORIZED', now); // AUTH-14
+      } else if (until.has(c.tokenId)) {
+        c.expiresAt = until.get(c.tokenId)!;
+        c.warned = false;
+        this.checkExpiry(c, now); // AUTH-8, AUTH-17
+        this.schedule(c); // an earlier deadline is pushed; a later one is found when the old entry fires
+      }
     }
   }
 

@@ -13,6 +13,8 @@ export interface TokenRecord {
   userId: string;
   /** ms since the Unix epoch, or null when the token never expires. */
   expiresAt: number | null;
+  /** The token's public id in its store (AUTH-14: a revocation names the token by it). */
+  tokenId?: string;
 }
 
 /** One message of a channel, as the broker stores and delivers it. */
@@ -60,6 +62,11 @@ export type ServerEvent =
    */
   | { type: 'overBudget'; now: number; conn: ConnId; budget: 'pre_auth_bytes' | 'fragments' }
   | { type: 'tick'; now: number }
+  /**
+   * AUTH-14, AUTH-17: the token store announced a change: sessions authenticated with a revoked token
+   * close with 4401; sessions of a token whose expiry changed get the new expiry (AUTH-8 then applies).
+   */
+  | { type: 'tokensChanged'; now: number; revoked: string[]; expiry: { id: string; expiresAt: number | null }[] }
   | { type: 'shutdown'; now: number }
   | { type: 'closed'; now: number; conn: ConnId; code: number; reason: string };
 

@@ -10,11 +10,10 @@ function gatedStore(): TokenStore & { release(): void } {
   const inner = new MemoryTokenStore();
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  return {
-    create: (u, o) => inner.create(u, o),
-    lookup: async (t) => (await gate, inner.lookup(t)),
+  return Object.assign(Object.create(inner) as MemoryTokenStore, {
+    lookupHash: async (h: string) => (await gate, inner.lookupHash(h)),
     release: () => release(),
-  };
+  });
 }
 
 describe('auth', () => {
@@ -62,7 +61,7 @@ describe('auth', () => {
     const a = c.authenticated;
     expect(a).toMatchObject({ type: 'authenticated', userId: 'alice', protocol: 'mooring.v1', server: { name: 'mooring-reference' } });
     expect(a.sessionId).toMatch(/^[A-Za-z0-9]{16}$/);
-    expect(a.params).toEqual({ ...DEFAULT_PARAMS, heartbeatIntervalMs: 12_345, tokenExpiresAt: expect.any(Number) });
+    expect(a.params).toEqual({ ...DEFAULT_PARAMS, heartbeatIntervalMs: 12_345, tokenExpiresAt: expect.any(Number), httpHeartbeat: { path: "/heartbeat", intervalMs: 30_000, presenceWindowMs: 60_000 } });
     expect(a.params.tokenExpiresAt).toBeGreaterThan(Date.now());
     expect(s.params.heartbeatIntervalMs).toBe(12_345);
     const other = await auth(s, 'bob');

@@ -48,8 +48,8 @@ describe('logs and token storage', () => {
     expect(text).not.toContain(later);
     const records = JSON.parse(text);
     expect(records).toEqual([
-      { hash: hashToken(token), userId: 'alice', createdAt: expect.any(Number), expiresAt: expect.any(Number) },
-      { hash: hashToken(later), userId: 'bob', createdAt: expect.any(Number), expiresAt: null },
+      { id: expect.stringMatching(/^t[0-9a-f]{12}$/), hash: hashToken(token), userId: 'alice', createdAt: expect.any(Number), expiresAt: expect.any(Number) },
+      { id: expect.stringMatching(/^t[0-9a-f]{12}$/), hash: hashToken(later), userId: 'bob', createdAt: expect.any(Number), expiresAt: null },
     ]);
     expect(hashToken(token)).toMatch(/^[0-9a-f]{64}$/);
     expect((await auth(s, 'bob', { token: later })).authenticated.userId).toBe('bob');

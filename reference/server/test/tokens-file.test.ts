@@ -30,7 +30,7 @@ describe('token stores', () => {
     const cli = new FileTokenStore(file);
     const [a, b] = await Promise.all([cli.create('alice', { ttlMs: 1_000 }), cli.create('bob')]);
     expect(await server.lookup(a)).toMatchObject({ userId: 'alice', expiresAt: expect.any(Number) });
-    expect(await server.lookup(b)).toEqual({ userId: 'bob', expiresAt: null });
+    expect(await server.lookup(b)).toEqual({ userId: 'bob', expiresAt: null, tokenId: expect.any(String) });
     expect(await server.lookup('still-unknown')).toBeNull();
     await expect(cli.create('x'.repeat(257))).rejects.toThrow(RangeError);
   });

@@ -270,6 +270,33 @@ describe('HTTP-4: HTTP heartbeat', () => {
     h.advance(120_000);
     expect(h.all('http_heartbeat')).toEqual([]);
   });
+  it('HTTP-9: follows the advertised channel from the first authenticated on (its path and interval), also while the WebSocket is down, until close()', () => {
+    const h = new Harness({ followAdvertisedHttpHeartbeat: true, random: () => 0 });
+    h.do({ type: 'connect' });
+    expect(h.all('http_heartbeat')).toEqual([]); // nothing advertised yet
+    h.completeConnect({ heartbeatIntervalMs: 600_000, httpHeartbeat: { path: '/app/heartbeat', intervalMs: 20_000, presenceWindowMs: 50_000 } });
+    expect(h.all('http_heartbeat')).toEqual([{ type: 'http_heartbeat', path: '/app/heartbeat' }]);
+    h.advance(20_000);
+    expect(h.all('http_heartbeat')).toHaveLength(2);
+    h.serverClose(1006);
+    h.advance(20_000); // reconnecting: the HTTP channel goes on
+    expect(h.all('http_heartbeat')).toHaveLength(3);
+    h.do({ type: 'close' });
+    h.advance(120_000);
+    expect(h.all('http_heartbeat')).toHaveLength(3);
+  });
+
+  it('HTTP-9: an application that opted out (or a server that advertises nothing) gets no HTTP heartbeat', () => {
+    const advertised = { heartbeatIntervalMs: 600_000, httpHeartbeat: { path: '/heartbeat', intervalMs: 20_000, presenceWindowMs: 50_000 } };
+    const optedOut = new Harness({ followAdvertisedHttpHeartbeat: false });
+    optedOut.connectAndAuth(advertised);
+    optedOut.advance(120_000);
+    expect(optedOut.all('http_heartbeat')).toEqual([]);
+    const silent = new Harness({ followAdvertisedHttpHeartbeat: true });
+    silent.connectAndAuth({ heartbeatIntervalMs: 600_000 });
+    silent.advance(120_000);
+    expect(silent.all('http_heartbeat')).toEqual([]);
+  });
 });
 
 describe('diagnostics', () => {
