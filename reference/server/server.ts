@@ -16,10 +16,11 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
-import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
+import { judgeToken, RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
 import { FrameGuard } from './frame-guard.js';
 import { jsonDepth, MAX_PAYLOAD_DEPTH, runAction, testActions, type ActionHandler } from './actions.js';
 import { MemoryBroker, type Broker } from './broker.js';
+import { RedisNode } from './redis/node.js';
 import { createHttpHandler } from './http.js';
 import { makeEntry, stderrSink } from './logger.js';
 import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
@@ -39,6 +40,8 @@ export interface Mooring {
   /** Graceful shutdown (SHUT-1..3) of Mooring's connections; an attached app's server stays up. Idempotent. */
   shutdown(): Promise<void>;
   connectionCount(): number;
+  /** Resolves once the backends are connected (Redis: or after its `connectTimeoutMs`; upgrades get 503 until it is up). */
+  ready(): Promise<void>;
   /**
    * Takes an HTTP upgrade whose path is Mooring's (`path` option) and returns true, refusing it with
    * an HTTP status where the handshake rules say so; returns false, touching nothing, for any other
@@ -83,13 +86,18 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const params = sessionParams(options);
   const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
-  const broker = options.broker ?? new MemoryBroker({ historySize: params.historySize, historyBytes: params.historyBytes, maxHistoryBytes: o.maxHistoryBytes });
+  // NODE-1: with `redis`, channels, sessions and the rate limit are shared by every node on that Redis.
+  const redis = options.redis !== undefined ? new RedisNode(options.redis, {
+    historySize: params.historySize, historyBytes: params.historyBytes!, rateLimit: params.rateLimit, sessionPolicy: params.sessionPolicy ?? 'single',
+    feed: (ev) => feed(ev), log: (level, event, fields) => log(level, event, fields),
+  }) : null;
+  const broker = options.broker ?? redis?.broker ?? new MemoryBroker({ historySize: params.historySize, historyBytes: params.historyBytes, maxHistoryBytes: o.maxHistoryBytes });
   const sink = options.logger === false ? null : (options.logger ?? stderrSink);
   const strict = options.strictOutbound ?? (process.env.NODE_ENV === 'test' || !!process.env.VITEST);
   const random = options.random ?? Math.random;
   const core = new ServerCore({
     params, random, authorize: o.authorize, tokenWarningMs: o.tokenWarningMs, shutdownSpreadMs: o.shutdownSpreadMs,
-    closeGraceMs: o.closeGraceMs, preAuthFrames: o.preAuthFrames, server: { name: SERVER_NAME, version: SERVER_VERSION },
+    closeGraceMs: o.closeGraceMs, preAuthFrames: o.preAuthFrames, reportRateHits: redis !== null, server: { name: SERVER_NAME, version: SERVER_VERSION },
   });
 
   const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}) => sink?.(makeEntry(level, event, fields));
@@ -202,7 +210,18 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       case 'verifyToken': {
         const { conn, verifyId } = a;
         tokens.lookup(a.token).then(
-          (record) => feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record }),
+          async (record) => {
+            // NODE-6: a new session is claimed in Redis before it is authenticated (re-auths claim none).
+            if (redis && record && judgeToken(record, Date.now()).ok && !redis.hasSession(conn)) {
+              try {
+                await redis.claimSession(conn, record.userId, () => sockets.has(conn));
+              } catch (err) {
+                log('error', 'auth_failed', { conn, reason: 'redis_unavailable', detail: String((err as Error)?.message ?? err) });
+                return feed({ type: 'unavailable', now: Date.now(), conn, retryAfterMs: redis.config.healthIntervalMs }); // NODE-10
+              }
+            }
+            feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record });
+          },
           (err: unknown) => {
             log('error', 'auth_failed', { conn, reason: 'token_store_error', detail: String((err as Error)?.message ?? err) });
             feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record: null });
@@ -240,13 +259,16 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       case 'log':
         log(a.level, a.event, a.fields);
         return;
+      case 'rateHit':
+        redis?.rateHit(a.userId); // NODE-8
+        return;
     }
   }
 
   function listen(channel: string): Promise<() => void> {
     let sub = brokerSubs.get(channel);
     if (!sub) {
-      sub = broker.subscribe(channel, (push) => feed({ type: 'brokerPush', now: Date.now(), push }));
+      sub = broker.subscribe(channel, (push) => feed({ type: 'brokerPush', now: Date.now(), push }), () => feed({ type: 'channelGap', now: Date.now(), channel }));
       brokerSubs.set(channel, sub);
       sub.catch(() => brokerSubs.get(channel) === sub && brokerSubs.delete(channel));
     }
@@ -336,6 +358,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     const path = url.pathname; // never log the query: it may hold a token
     if (path !== o.path) return refuse(socket, 404, 'not_found', req, path);
     if (shuttingDown) return refuse(socket, 503, 'shutting_down', req, path); // SHUT-1
+    if (redis && !redis.available) return refuse(socket, 503, 'unavailable', req, path); // NODE-10
     const offered = parseProtocols(req.headers['sec-websocket-protocol'] as string | undefined);
     if (offered.length && !offered.includes(SUBPROTOCOL)) return refuse(socket, 400, 'unsupported_subprotocol', req, path); // VER-3
     if (!originAllowed(req)) return refuse(socket, 403, 'origin_not_allowed', req, path); // SEC-1
@@ -389,6 +412,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     });
     ws.on('close', (code, reason) => {
       sockets.delete(conn);
+      redis?.sessionEnded(conn);
       guards.delete(conn);
       feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
       if (sockets.size === 0) onDrained?.();
@@ -415,6 +439,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     for (const sub of brokerSubs.values()) sub.then((stop) => stop(), () => undefined);
     brokerSubs.clear();
     wss.close();
+    await redis?.close();
     // LIMIT-9: sockets http no longer tracks (refused upgrades whose peer keeps them open, upgrades
     // in progress) would keep the process alive after SIGTERM: destroy them all.
     for (const socket of rawSockets) socket.destroy();
@@ -429,6 +454,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
 
   return {
     params, broker, tokenStore: tokens,
+    ready: async () => void (await redis?.ready()),
     createToken: (userId, opts) => tokens.create(userId, opts),
     publish,
     shutdown: () => (shutdownPromise ??= shutdown()),
@@ -476,6 +502,7 @@ export function attach(httpServer: HttpServer, options: ServerOptions = {}): Att
 export async function startServer(options: ServerOptions = {}): Promise<MooringServer> {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const m = createMooring(options);
+  await m.ready();
   // LIMIT-9: a header timeout well below Node's 60 s default, checked every second (Node checks every 30 s by default).
   const httpServer = createServer({ headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) }, (req, res) => {
     if (!m.handleRequest(req, res)) res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'content-length': 21 }).end('{"error":"not_found"}');
