@@ -82,7 +82,7 @@ export class RedisProcess {
 
 /** `n` nodes on one Redis, with one token store and a key prefix of their own (tests do not see each other's keys). */
 export async function startNodes(n: number, redisUrl: string, options: ServerOptions = {}, prefix = `t${randomBytes(4).toString('hex')}:`): Promise<TestServer[]> {
-  const tokenStore = options.tokenStore ?? new MemoryTokenStore();
+  const tokenStore = options.tokenStore ?? (options.tokensFile ? undefined : new MemoryTokenStore());
   const nodes: TestServer[] = [];
   for (let i = 0; i < n; i++) {
     nodes.push(await start({ ...options, tokenStore, redis: { url: redisUrl, keyPrefix: prefix, ...(typeof options.redis === 'object' ? options.redis : {}) } }));
