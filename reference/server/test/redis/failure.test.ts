@@ -42,7 +42,7 @@ describe('failure behaviour', () => {
     await c.next('push');
     const admin = new Redis(redis.url);
     try {
-      await admin.client('KILL', 'TYPE', 'pubsub'); // both nodes' subscriber connections
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'); // both nodes' subscriber connections
       for (let i = 1; i <= 20; i++) await b!.publish('ticks', i).catch(() => undefined);
     } finally {
       admin.disconnect();
