@@ -20,6 +20,8 @@ export interface HttpDeps {
   wsPath: string;
   staticFiles: Record<string, string>;
   shuttingDown(): boolean;
+  /** NODE-10: a backend the server needs (Redis) is unreachable. */
+  unavailable?(): boolean;
   sessionCount(userId: string): number;
 }
 
@@ -46,7 +48,8 @@ export function createHttpHandler(deps: HttpDeps) {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz' && method === 'GET') {
-      return deps.shuttingDown() ? json(res, 503, { status: 'shutting_down' }) : json(res, 200, { status: 'ok' });
+      if (deps.shuttingDown()) return json(res, 503, { status: 'shutting_down' });
+      return deps.unavailable?.() ? json(res, 503, { status: 'unavailable' }) : json(res, 200, { status: 'ok' }); // NODE-10
     }
     if (path === '/heartbeat' && method === 'POST') {
       req.resume(); // the body is not used

@@ -278,7 +278,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   // --- HTTP and the WebSocket handshake -----------------------------------------------------------
   const http = createHttpHandler({
     tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
-    shuttingDown: () => shuttingDown, sessionCount: (u) => core.sessionCount(u),
+    shuttingDown: () => shuttingDown, unavailable: () => redis !== null && !redis.available, sessionCount: (u) => core.sessionCount(u),
   });
   const wss = new WebSocketServer({
     noServer: true,

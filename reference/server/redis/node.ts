@@ -4,6 +4,7 @@
  * them, the cross-node single session (NODE-6, NODE-7), the shared rate limit (NODE-8) and the
  * health watch behind the failure behaviour (NODE-10..12).
  */
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { ConnId, LogLevel, ServerEvent } from '../../core/server/index.js';
 import { RedisBroker } from './broker.js';
@@ -15,6 +16,8 @@ export type RedisOption = string | RedisConfig;
 export interface RedisConfig {
   /** @default 'redis://127.0.0.1:6379' */
   url?: string;
+  /** This node's name in Redis's CLIENT LIST (`mooring-cmd-NAME`, `mooring-sub-NAME`). @default hostname-pid */
+  nodeName?: string;
   /** Prefix of every key and pub/sub channel; nodes of one deployment share it. @default 'mooring:' */
   keyPrefix?: string;
   /** NODE-10: Redis is pinged this often on both connections. @default 1_000 */
@@ -47,7 +50,7 @@ type Cmd = Redis & {
 export function redisConfig(option: RedisOption): Required<RedisConfig> {
   const c = typeof option === 'string' ? { url: option } : option;
   return {
-    url: c.url ?? 'redis://127.0.0.1:6379', keyPrefix: c.keyPrefix ?? 'mooring:', healthIntervalMs: c.healthIntervalMs ?? 1_000,
+    url: c.url ?? 'redis://127.0.0.1:6379', nodeName: (c.nodeName ?? `${hostname()}-${process.pid}`).replace(/[^\w.:-]/g, '_'), keyPrefix: c.keyPrefix ?? 'mooring:', healthIntervalMs: c.healthIntervalMs ?? 1_000,
     outageCloseMs: c.outageCloseMs ?? 5_000, commandTimeoutMs: c.commandTimeoutMs ?? 2_000, connectTimeoutMs: c.connectTimeoutMs ?? 5_000,
     sessionTtlMs: c.sessionTtlMs ?? 86_400_000,
   };
@@ -82,8 +85,8 @@ export class RedisNode {
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1_000),
       connectTimeout: c.commandTimeoutMs,
     };
-    this.cmd = new Redis(c.url, { ...common, enableAutoPipelining: true, connectionName: 'mooring-cmd' }) as Cmd;
-    this.sub = new Redis(c.url, { ...common, connectionName: 'mooring-sub' });
+    this.cmd = new Redis(c.url, { ...common, enableAutoPipelining: true, connectionName: `mooring-cmd-${c.nodeName}` }) as Cmd;
+    this.sub = new Redis(c.url, { ...common, connectionName: `mooring-sub-${c.nodeName}` });
     this.cmd.defineCommand('mooringClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
     this.cmd.defineCommand('mooringRate', { numberOfKeys: 2, lua: RATE_LUA });
     this.control = `${c.keyPrefix}ctl`;

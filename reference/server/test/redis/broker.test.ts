@@ -29,6 +29,25 @@ describe('Redis broker across nodes', () => {
     }
   });
 
+  it('NODE-2: concurrent publishers on three nodes: offsets assigned once, every subscriber on every node sees the same order', async () => {
+    const nodes = await startNodes(3, redis.url);
+    const subs = await Promise.all(nodes.map(async (n, i) => {
+      const c = await auth(n, `s${i}`);
+      await c.subscribe('race');
+      return c;
+    }));
+    const positions = await Promise.all([...Array(60).keys()].map((i) => nodes[i % 3]!.publish('race', { i })));
+    expect(positions.map((p) => p.offset).sort((x, y) => x - y)).toEqual([...Array(60).keys()].map((i) => i + 1));
+    const seen = await Promise.all(subs.map(async (c) => {
+      const got = [];
+      for (let i = 0; i < 60; i++) got.push(await c.next('push'));
+      return got.map((m) => `${m.position.offset}:${m.data.i}`);
+    }));
+    expect(seen[0]!.map((x) => Number(x.split(':')[0]))).toEqual([...Array(60).keys()].map((i) => i + 1));
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[2]).toEqual(seen[0]);
+  });
+
   it('NODE-3: a client resumes on another node with exactly the pushes it missed', async () => {
     const [a, b] = await startNodes(2, redis.url);
     const ca = await auth(a!, 'u1');

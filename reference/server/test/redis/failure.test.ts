@@ -54,7 +54,7 @@ describe('failure behaviour', () => {
     expect(c.isOpen).toBe(true);
   });
 
-  it('NODE-10, NODE-11: Redis down: upgrades get 503, connections close 1013 with a retry hint after outageCloseMs, no crash; service and history epoch come back with Redis', async () => {
+  it('NODE-10: Redis down: upgrades and /healthz get 503, publishes fail, connections close 1013 with a retry hint, no crash; service and a new epoch come back with Redis', async () => {
     const [a] = await startNodes(1, redis.url, fast);
     const c = await auth(a!, 'u');
     const s = await c.subscribe('news');
@@ -63,6 +63,7 @@ describe('failure behaviour', () => {
     expect(closed.code).toBe(1013);
     expect(closed.reason).toMatch(/^try_again_later;retry=\d+$/);
     expect(await handshakeStatus(a!.url, 'mooring.v1')).toBe(503);
+    expect((await fetch(`${a!.httpUrl}/healthz`)).status).toBe(503);
     await expect(a!.publish('news', 1)).rejects.toThrow();
     await redis.up();
     const again = await authWhenUp(a!, 'u');
@@ -109,6 +110,24 @@ describe('failure behaviour', () => {
     expect(r.resume).toBe('replayed');
     await a!.publish('news', 2);
     expect((await again.next('push')).data).toBe(2);
+  });
+
+  it('NODE-12: after Redis came back, sessions, the shared rate limit and channels work across nodes again, without a restart', async () => {
+    const [a, b] = await startNodes(2, redis.url, { ...fast, rateLimit: { messages: 6, windowMs: 10_000 } });
+    await redis.kill();
+    await redis.up();
+    const old = await authWhenUp(a!, 'erin');
+    const fresh = await authWhenUp(b!, 'erin');
+    expect((await old.closed).code).toBe(4002); // NODE-6 again
+    await fresh.subscribe('back');
+    await a!.publish('back', 'hello');
+    expect((await fresh.next('push')).data).toBe('hello'); // NODE-1 again
+    const other = await authWhenUp(a!, 'frank');
+    const other2 = await authWhenUp(b!, 'frank').catch(() => null); // single policy: replaces `other`
+    expect(other2).not.toBeNull();
+    for (let i = 0; i < 7; i++) other2!.send({ type: 'ping' });
+    expect((await other2!.closed).code).toBe(4429);
+    void other;
   });
 
   it('NODE-3: a full restart of every node keeps history: a client resumes with exactly what it missed', async () => {

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, connect, useHarness, type Client } from '../helpers.js';
 import { RedisProcess, startNodes } from './harness.js';
@@ -52,6 +53,25 @@ describe('one session per user across nodes', () => {
       expect(survivor.isOpen).toBe(true);
       ca.ws.terminate();
       cb.ws.terminate();
+    }
+  });
+
+  it('NODE-7: a node that missed the replacement (its subscriber link was down) closes the older session when the link is back', async () => {
+    const prefix = `n7${Date.now()}:`;
+    const [a] = await startNodes(1, redis.url, { redis: { healthIntervalMs: 50, nodeName: 'n7-A' } }, prefix);
+    const [b] = await startNodes(1, redis.url, { tokenStore: a!.tokenStore, redis: { nodeName: 'n7-B' } }, prefix);
+    const old = await auth(a!, 'dave');
+    const admin = new Redis(redis.url);
+    try {
+      // Drop A's subscriber connection and authenticate on B before A is back: A misses the control message.
+      const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+      const id = /id=(\d+) [^\n]*name=mooring-sub-n7-A/.exec(list)![1]!;
+      await admin.call('CLIENT', 'KILL', 'ID', id);
+      const fresh = await auth(b!, 'dave');
+      expect((await old.closed).code).toBe(4002);
+      expect(fresh.isOpen).toBe(true);
+    } finally {
+      admin.disconnect();
     }
   });
 
