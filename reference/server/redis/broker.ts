@@ -22,6 +22,12 @@ export interface RedisBrokerOptions {
   historyBytes?: number;
   /** Prefix of every key and pub/sub channel. @default 'mooring:' */
   keyPrefix?: string;
+  /**
+   * ERR-4, LIMIT-7: a channel nobody published to nor subscribed to for this long is forgotten by
+   * Redis (its keys expire), so channel names invented by peers cannot grow Redis without bound;
+   * its next use starts a new epoch (NODE-5). @default 86_400_000 (1 day)
+   */
+  channelTtlMs?: number;
 }
 
 type Listener = { onPush: (p: ChannelPush) => void; onGap?: () => void };
@@ -36,8 +42,8 @@ interface Feed {
 }
 
 type RedisWithScripts = Redis & {
-  mooringPublish(meta: string, list: string, json: string, ts: string, size: number, bytes: number, epoch: string, topic: string): Promise<[string, number]>;
-  mooringRead(meta: string, list: string, epoch: string, sinceEpoch: string, sinceOffset: number): Promise<[string, number] | [string, number, 'u'] | [string, number, 'm', string[]]>;
+  mooringPublish(meta: string, list: string, json: string, ts: string, size: number, bytes: number, epoch: string, topic: string, ttlMs: number): Promise<[string, number]>;
+  mooringRead(meta: string, list: string, epoch: string, sinceEpoch: string, sinceOffset: number, ttlMs: number): Promise<[string, number] | [string, number, 'u'] | [string, number, 'm', string[]]>;
 };
 
 const freshEpoch = () => randomBytes(8).toString('hex');
@@ -47,6 +53,7 @@ export class RedisBroker implements Broker {
   private readonly historySize: number;
   private readonly historyBytes: number;
   private readonly prefix: string;
+  private readonly channelTtlMs: number;
   private readonly feeds = new Map<string, Feed>();
 
   /** `cmd` runs commands; `sub` is the node's subscriber connection (shared with the control channel). */
@@ -54,6 +61,7 @@ export class RedisBroker implements Broker {
     this.historySize = options.historySize ?? 100;
     this.historyBytes = options.historyBytes ?? 1024 * 1024;
     this.prefix = options.keyPrefix ?? 'mooring:';
+    this.channelTtlMs = options.channelTtlMs ?? 86_400_000;
     if (!('mooringPublish' in cmd)) {
       cmd.defineCommand('mooringPublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
       cmd.defineCommand('mooringRead', { numberOfKeys: 2, lua: READ_LUA });
@@ -74,13 +82,13 @@ export class RedisBroker implements Broker {
     // LIMIT-7: serialized once; Redis keeps and fans out this string, never a parsed value.
     const json = JSON.stringify(data === undefined ? null : data);
     const [meta, list] = this.keys(channel);
-    const [epoch, offset] = await this.cmd.mooringPublish(meta, list, json, String(ts), this.historySize, this.historyBytes, freshEpoch(), this.topic(channel));
+    const [epoch, offset] = await this.cmd.mooringPublish(meta, list, json, String(ts), this.historySize, this.historyBytes, freshEpoch(), this.topic(channel), this.channelTtlMs);
     return { channel, json, position: { epoch, offset: Number(offset) }, ts };
   }
 
   async read(channel: string, since?: Position): Promise<ChannelRead> {
     const [meta, list] = this.keys(channel);
-    const r = await this.cmd.mooringRead(meta, list, freshEpoch(), since?.epoch ?? '', since?.offset ?? 0);
+    const r = await this.cmd.mooringRead(meta, list, freshEpoch(), since?.epoch ?? '', since?.offset ?? 0, this.channelTtlMs);
     const head = { epoch: r[0], offset: Number(r[1]) };
     if (!since) return { head };
     if (r[2] === 'u') return { head, missed: 'unavailable' };

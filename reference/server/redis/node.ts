@@ -28,6 +28,8 @@ export interface RedisConfig {
   commandTimeoutMs?: number;
   /** `startServer` waits this long for Redis before listening anyway (upgrades get 503 until it is up). @default 5_000 */
   connectTimeoutMs?: number;
+  /** A channel unused (no publish, no subscribe) this long is forgotten by Redis; see RedisBrokerOptions. @default 86_400_000 */
+  channelTtlMs?: number;
   /** How long a user's latest session generation is kept for the resync after a reconnect (NODE-7). @default 86_400_000 */
   sessionTtlMs?: number;
 }
@@ -52,7 +54,7 @@ export function redisConfig(option: RedisOption): Required<RedisConfig> {
   return {
     url: c.url ?? 'redis://127.0.0.1:6379', nodeName: (c.nodeName ?? `${hostname()}-${process.pid}`).replace(/[^\w.:-]/g, '_'), keyPrefix: c.keyPrefix ?? 'mooring:', healthIntervalMs: c.healthIntervalMs ?? 1_000,
     outageCloseMs: c.outageCloseMs ?? 5_000, commandTimeoutMs: c.commandTimeoutMs ?? 2_000, connectTimeoutMs: c.connectTimeoutMs ?? 5_000,
-    sessionTtlMs: c.sessionTtlMs ?? 86_400_000,
+    sessionTtlMs: c.sessionTtlMs ?? 86_400_000, channelTtlMs: c.channelTtlMs ?? 86_400_000,
   };
 }
 
@@ -90,7 +92,7 @@ export class RedisNode {
     this.cmd.defineCommand('mooringClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
     this.cmd.defineCommand('mooringRate', { numberOfKeys: 2, lua: RATE_LUA });
     this.control = `${c.keyPrefix}ctl`;
-    this.broker = new RedisBroker(this.cmd, this.sub, { historySize: o.historySize, historyBytes: o.historyBytes, keyPrefix: c.keyPrefix });
+    this.broker = new RedisBroker(this.cmd, this.sub, { historySize: o.historySize, historyBytes: o.historyBytes, keyPrefix: c.keyPrefix, channelTtlMs: c.channelTtlMs });
     let lastError = '';
     for (const [name, r] of [['cmd', this.cmd], ['sub', this.sub]] as const) {
       r.on('error', (err: Error) => {

@@ -8,7 +8,7 @@
 
 /**
  * NODE-1..3: publish. KEYS: meta hash, history list. ARGV: json, ts, historySize, historyBytes,
- * fresh epoch, pub/sub channel. The meta hash holds `epoch`, `offset` (the head) and `bytes`; the list
+ * fresh epoch, pub/sub channel, channel ttl ms. The meta hash holds `epoch`, `offset` (the head) and `bytes`; the list
  * holds the retained pushes as `ts json`, oldest first and contiguous, so the oldest retained offset
  * is `offset - LLEN + 1`. A channel whose meta hash is gone (never published, flushed, evicted) starts
  * a new epoch and drops whatever history is left (NODE-3: never offsets of two epochs mixed).
@@ -37,13 +37,16 @@ if size > 0 then
   end
   redis.call('HSET', KEYS[1], 'bytes', bytes)
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('PUBLISH', ARGV[6], epoch .. ' ' .. offset .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
 return {epoch, offset}
 `;
 
 /**
  * NODE-1, SUB-8, SUB-9: read. KEYS: meta hash, history list. ARGV: fresh epoch, since epoch ('' for
- * none), since offset. Returns {epoch, head} or {epoch, head, 'u'} (unavailable) or
+ * none), since offset, channel ttl ms (a channel nobody published to nor read for that long is
+ * forgotten: its next use starts a new epoch, NODE-5). Returns {epoch, head} or {epoch, head, 'u'} (unavailable) or
  * {epoch, head, 'm', entries}. A read of an unknown channel fixes its epoch, so that the head a
  * subscriber was given stays resumable when the first push comes.
  */
@@ -54,6 +57,8 @@ if not epoch then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'bytes', 0)
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
 if ARGV[2] == '' then return {epoch, offset} end
 local since = tonumber(ARGV[3])

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, useHarness } from '../helpers.js';
 import { RedisProcess, startNodes } from './harness.js';
@@ -62,5 +63,26 @@ describe('Redis broker across nodes', () => {
     expect(s.resume).toBe('replayed');
     const r = [await cb.next('push'), await cb.next('push')];
     expect(r.map((m) => [m.data, m.position.offset, m.replay])).toEqual([[2, 2, true], [3, 3, true]]);
+  });
+
+  it('NODE-5: a channel unused for channelTtlMs is forgotten by Redis (bounded memory); its next use is a new epoch and an old position gets unavailable', async () => {
+    const prefix = `ttl${Date.now()}:`;
+    const [a] = await startNodes(1, redis.url, { redis: { channelTtlMs: 60_000 } }, prefix);
+    const p = await a!.publish('once', 1);
+    const admin = new Redis(redis.url);
+    try {
+      for (const key of [`${prefix}{once}:m`, `${prefix}{once}:h`]) {
+        const ttl = await admin.pttl(key);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(60_000);
+      }
+      await admin.del(`${prefix}{once}:m`, `${prefix}{once}:h`); // what the expiry does, without the wait
+    } finally {
+      admin.disconnect();
+    }
+    const c = await auth(a!, 'late');
+    const s = await c.subscribe('once', p);
+    expect(s.resume).toBe('unavailable');
+    expect(s.position.epoch).not.toBe(p.epoch);
   });
 });
