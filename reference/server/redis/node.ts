@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { ConnId, LogLevel, ServerEvent } from '../../core/server/index.js';
 import { RedisBroker } from './broker.js';
+import { RedisPresence } from './presence.js';
 import { CLAIM_LUA, RATE_LUA } from './scripts.js';
 
 /** How a server reaches Redis: a URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS) or options. */
@@ -30,6 +31,8 @@ export interface RedisConfig {
   connectTimeoutMs?: number;
   /** A channel unused (no publish, no subscribe) this long is forgotten by Redis; see RedisBrokerOptions. @default 86_400_000 */
   channelTtlMs?: number;
+  /** NODE-14: a user is `connected` while its last HTTP heartbeat (on any node) is younger than this (HTTP-6). @default 60_000 */
+  presenceWindowMs?: number;
   /** How long a user's latest session generation is kept for the resync after a reconnect (NODE-7). @default 86_400_000 */
   sessionTtlMs?: number;
 }
@@ -55,11 +58,14 @@ export function redisConfig(option: RedisOption): Required<RedisConfig> {
     url: c.url ?? 'redis://127.0.0.1:6379', nodeName: (c.nodeName ?? `${hostname()}-${process.pid}`).replace(/[^\w.:-]/g, '_'), keyPrefix: c.keyPrefix ?? 'mooring:', healthIntervalMs: c.healthIntervalMs ?? 1_000,
     outageCloseMs: c.outageCloseMs ?? 5_000, commandTimeoutMs: c.commandTimeoutMs ?? 2_000, connectTimeoutMs: c.connectTimeoutMs ?? 5_000,
     sessionTtlMs: c.sessionTtlMs ?? 86_400_000, channelTtlMs: c.channelTtlMs ?? 86_400_000,
+    presenceWindowMs: c.presenceWindowMs ?? 60_000,
   };
 }
 
 export class RedisNode {
   readonly broker: RedisBroker;
+  /** NODE-14: presence shared by every node (the presence module's interface). */
+  readonly presence: RedisPresence;
   readonly config: Required<RedisConfig>;
   private readonly cmd: Cmd;
   private readonly sub: Redis;
@@ -93,6 +99,10 @@ export class RedisNode {
     this.cmd.defineCommand('mooringRate', { numberOfKeys: 2, lua: RATE_LUA });
     this.control = `${c.keyPrefix}ctl`;
     this.broker = new RedisBroker(this.cmd, this.sub, { historySize: o.historySize, historyBytes: o.historyBytes, keyPrefix: c.keyPrefix, channelTtlMs: c.channelTtlMs });
+    this.presence = new RedisPresence(this.cmd, {
+      windowMs: c.presenceWindowMs, keyPrefix: c.keyPrefix, nodeName: c.nodeName, control: this.control,
+      onError: (err) => o.log('warn', 'redis_error', { connection: 'cmd', detail: String((err as Error)?.message ?? err) }),
+    });
     let lastError = '';
     for (const [name, r] of [['cmd', this.cmd], ['sub', this.sub]] as const) {
       r.on('error', (err: Error) => {
@@ -137,6 +147,8 @@ export class RedisNode {
       // connection is answered after its (re)subscriptions, so a catch-up read comes after them.
       await this.sub.subscribe(this.control);
       await Promise.all([this.cmd.ping(), this.sub.ping()]);
+      // NODE-14: this node's session counts count while this key lives (a crashed node's expire with it).
+      await this.cmd.set(this.presence.livenessKey, '1', 'PX', 3 * this.config.healthIntervalMs + this.config.commandTimeoutMs);
     } catch (err) {
       return this.markDown(String((err as Error)?.message ?? err));
     }
@@ -237,6 +249,8 @@ export class RedisNode {
       const pending = this.claiming.get(userId);
       if (pending) pending.heard = Math.max(pending.heard, n);
       for (const conn of [...(this.byUser.get(userId) ?? [])]) this.supersede(conn, n);
+    } else if (kind === 'ph' || kind === 'po' || kind === 'pc') {
+      this.presence.onControl(kind, n, userId); // NODE-14
     } else if (kind === 'r') {
       this.o.feed({ type: 'userRateLimited', now: Date.now(), userId, retryAfterMs: n }); // NODE-8
     }
@@ -271,6 +285,8 @@ export class RedisNode {
     this.closed = true;
     clearInterval(this.health);
     clearTimeout(this.outageTimer);
+    this.presence.close();
+    if (this.up) await this.cmd.del(this.presence.livenessKey).catch(() => undefined);
     this.cmd.disconnect();
     this.sub.disconnect();
   }
