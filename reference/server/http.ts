@@ -22,6 +22,11 @@ export interface HttpDeps {
   shuttingDown(): boolean;
   /** NODE-10: a backend the server needs (Redis) is unreachable. */
   unavailable?(): boolean;
+  /** NODE-14: presence shared by several nodes (Redis); without it, heartbeats are kept here and sessions counted by the core. */
+  presence?: {
+    heartbeat(userId: string, now: number): Promise<void>;
+    get(userId: string): Promise<{ connected: boolean; lastSeen: number | null; sessions: number }>;
+  };
   sessionCount(userId: string): number;
 }
 
@@ -55,13 +60,18 @@ export function createHttpHandler(deps: HttpDeps) {
       req.resume(); // the body is not used
       const userId = await bearerUser(req);
       if (!userId) return json(res, 401, { error: 'unauthorized' });
-      lastSeen.set(userId, Date.now()); // HTTP-1
+      if (deps.presence) await deps.presence.heartbeat(userId, Date.now()); // NODE-14
+      else lastSeen.set(userId, Date.now()); // HTTP-1
       res.writeHead(204).end();
       return;
     }
     if (path === '/presence' && method === 'GET') {
       const userId = await bearerUser(req);
       if (!userId) return json(res, 401, { error: 'unauthorized' });
+      if (deps.presence) {
+        const p = await deps.presence.get(userId); // NODE-14
+        return json(res, 200, { userId, connected: p.connected, lastSeen: p.lastSeen, sessions: p.sessions });
+      }
       const seen = lastSeen.get(userId) ?? null;
       // HTTP-2: connected = an HTTP heartbeat within the presence window.
       return json(res, 200, {

@@ -114,6 +114,8 @@ export function createMooring(options: ServerOptions = {}): Mooring {
 
   const sockets = new Map<ConnId, WebSocket>();
   const brokerSubs = new Map<string, Promise<() => void>>();
+  /** NODE-6, NODE-14: connections that started a session in Redis, with their user. */
+  const presenceConns = new Map<ConnId, string>();
   let nextConn = 1;
   let shuttingDown = false;
 
@@ -212,9 +214,13 @@ export function createMooring(options: ServerOptions = {}): Mooring {
         tokens.lookup(a.token).then(
           async (record) => {
             // NODE-6: a new session is claimed in Redis before it is authenticated (re-auths claim none).
-            if (redis && record && judgeToken(record, Date.now()).ok && !redis.hasSession(conn)) {
+            if (redis && record && judgeToken(record, Date.now()).ok && !presenceConns.has(conn)) {
               try {
                 await redis.claimSession(conn, record.userId, () => sockets.has(conn));
+                if (sockets.has(conn)) {
+                  presenceConns.set(conn, record.userId);
+                  await redis.presence.sessionOpened(record.userId, Date.now()); // NODE-14: counted before authenticated
+                }
               } catch (err) {
                 log('error', 'auth_failed', { conn, reason: 'redis_unavailable', detail: String((err as Error)?.message ?? err) });
                 return feed({ type: 'unavailable', now: Date.now(), conn, retryAfterMs: redis.config.healthIntervalMs }); // NODE-10
@@ -278,7 +284,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   // --- HTTP and the WebSocket handshake -----------------------------------------------------------
   const http = createHttpHandler({
     tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
-    shuttingDown: () => shuttingDown, unavailable: () => redis !== null && !redis.available, sessionCount: (u) => core.sessionCount(u),
+    shuttingDown: () => shuttingDown, unavailable: () => redis !== null && !redis.available, presence: redis?.presence, sessionCount: (u) => core.sessionCount(u),
   });
   const wss = new WebSocketServer({
     noServer: true,
@@ -413,6 +419,11 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     ws.on('close', (code, reason) => {
       sockets.delete(conn);
       redis?.sessionEnded(conn);
+      const presenceUser = presenceConns.get(conn);
+      if (presenceUser !== undefined) {
+        presenceConns.delete(conn);
+        redis?.presence.sessionClosed(presenceUser, Date.now()).catch(() => undefined);
+      }
       guards.delete(conn);
       feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
       if (sockets.size === 0) onDrained?.();

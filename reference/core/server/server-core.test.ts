@@ -436,12 +436,15 @@ describe('ServerCore: close precedence (ERR-7)', () => {
 });
 
 describe('ServerCore: events of a multi-node driver (revision 1.3)', () => {
-  it('NODE-6: sessionSuperseded closes that authenticated connection 4002 and nothing else; ignored before authentication', () => {
-    const { run, login, closes } = setup();
+  it('NODE-6: sessionSuperseded closes that connection 4002 and nothing else, also while its token is verified (claimed, not yet authenticated); ignored before an auth', () => {
+    const { run, login, closes, text } = setup();
     login(1, 'alice');
     login(2, 'bob');
     run({ type: 'open', now: 0, conn: 3, ip: 'x' });
     expect(closes(run({ type: 'sessionSuperseded', now: 1, conn: 3 }))).toEqual([]);
+    const v = text(3, { type: 'auth', token: 't' }).find((a) => a.type === 'verifyToken') as any;
+    expect(closes(run({ type: 'sessionSuperseded', now: 1, conn: 3 }))).toEqual([{ conn: 3, code: CLOSE.SESSION_REPLACED, reason: 'session_replaced' }]);
+    expect(run({ type: 'tokenResult', now: 2, conn: 3, verifyId: v.verifyId, record: { userId: 'alice', expiresAt: null } }).filter((a) => a.type === 'send')).toEqual([]);
     expect(closes(run({ type: 'sessionSuperseded', now: 1, conn: 1 }))).toEqual([{ conn: 1, code: CLOSE.SESSION_REPLACED, reason: 'session_replaced' }]);
     expect(closes(run({ type: 'sessionSuperseded', now: 2, conn: 1 }))).toEqual([]); // one close per connection (ERR-7)
   });

@@ -131,7 +131,9 @@ export class ServerCore {
       case 'shutdown': this.onShutdown(ev.now); break;
       case 'closed': if (touched) this.onClosed(touched, ev.code); break;
       case 'sessionSuperseded':
-        if (touched && !touched.closing && touched.phase === 'authenticated') {
+        // A session still being verified was claimed (the driver claims before authenticated) and is
+        // already older than another: it is closed before its authenticated.
+        if (touched && !touched.closing && touched.phase !== 'awaiting_auth') {
           this.log('info', 'session_replaced', { conn: touched.id, userId: touched.userId, by: 'another_node' });
           this.close(touched, 'SESSION_REPLACED', ev.now); // NODE-6, SESS-1
         }

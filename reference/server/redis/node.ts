@@ -214,7 +214,7 @@ export class RedisNode {
     if (!s) this.byUser.set(userId, (s = new Set()));
     s.add(conn);
     // A newer claim was heard while this one was in flight: this session is already the older one.
-    if (pending.heard > gen) setImmediate(() => this.supersede(conn, gen + 1));
+    if (pending.heard > gen) this.supersede(conn, gen + 1);
   }
 
   /** The connection closed: forget its session. */

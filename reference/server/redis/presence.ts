@@ -126,23 +126,23 @@ export class RedisPresence implements Presence {
     return { seen: `${p}seen`, sessions: `${p}n` };
   }
 
-  heartbeat(userId: string, now: number): void {
-    this.cmd.mooringHeartbeat(this.keys(userId).seen, now, this.windowMs).then(
-      (fresh) => (fresh ? this.announce('h', userId, now) : undefined),
-      (err) => this.o.onError?.(err),
-    );
+  /** Resolves once the heartbeat is in Redis, so that a 204 is only sent when every node sees it. */
+  heartbeat(userId: string, now: number): Promise<void> {
+    // NODE-10: a heartbeat Redis did not take fails the request (HTTP 500), never a silent 204.
+    return this.cmd.mooringHeartbeat(this.keys(userId).seen, now, this.windowMs).then((fresh) => (fresh ? this.announce('h', userId, now) : undefined));
   }
 
-  sessionOpened(userId: string, now: number): void {
-    this.sessions(userId, 1, now);
+  /** Resolves once counted, so that a session is counted on every node before its `authenticated`. */
+  sessionOpened(userId: string, now: number): Promise<void> {
+    return this.sessions(userId, 1, now);
   }
 
-  sessionClosed(userId: string, now: number): void {
-    this.sessions(userId, -1, now);
+  sessionClosed(userId: string, now: number): Promise<void> {
+    return this.sessions(userId, -1, now);
   }
 
-  private sessions(userId: string, delta: 1 | -1, now: number): void {
-    this.cmd.mooringSessions(this.keys(userId).sessions, this.o.nodeName, delta, this.livePrefix).then(
+  private sessions(userId: string, delta: 1 | -1, now: number): Promise<void> {
+    return this.cmd.mooringSessions(this.keys(userId).sessions, this.o.nodeName, delta, this.livePrefix).then(
       (total) => {
         if (delta === 1 && Number(total) === 1) this.announce('o', userId, now);
         if (delta === -1 && Number(total) === 0) this.announce('c', userId, now);
