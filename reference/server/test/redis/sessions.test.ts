@@ -15,23 +15,24 @@ useHarness();
 describe('one session per user across nodes', () => {
   it('NODE-6: a newer session on node B closes the older one on node A with 4002, within the bound', async () => {
     const [a, b] = await startNodes(2, redis.url);
-    const delays: number[] = [];
+    const fromAuth: number[] = [];
     for (let i = 0; i < 10; i++) {
       const old = await auth(a!, `alice${i}`);
       const token = await b!.createToken(`alice${i}`);
       const fresh = await connect(b!);
+      const tAuth = performance.now();
       fresh.send({ type: 'auth', token });
-      await fresh.next('authenticated');
-      const t0 = performance.now();
+      const [, closedAt] = await Promise.all([fresh.next('authenticated').then(() => performance.now()), old.closed.then(() => performance.now())]);
+      fromAuth.push(closedAt - tAuth);
       const closed = await old.closed;
-      delays.push(performance.now() - t0);
       expect(closed.code).toBe(4002);
       expect(closed.reason).toBe('session_replaced');
       expect(fresh.isOpen).toBe(true);
     }
-    // NODE-6's bound while both nodes reach Redis: well within 1 s (measured: the close usually arrives before `authenticated`).
-    expect(Math.max(...delays)).toBeLessThan(1_000);
-    console.log(`NODE-6 session replacement delay across nodes (ms after the new session's authenticated): max ${Math.max(...delays).toFixed(1)}, median ${delays.sort((x, y) => x - y)[5]!.toFixed(1)}`);
+    // NODE-7's bound while both nodes reach Redis: well within 1 s of the newer session's auth.
+    fromAuth.sort((x, y) => x - y);
+    expect(fromAuth.at(-1)!).toBeLessThan(1_000);
+    console.log(`NODE-7 session replacement across nodes, from the newer session's auth frame to the older one's 4002: median ${fromAuth[5]!.toFixed(1)} ms, max ${fromAuth.at(-1)!.toFixed(1)} ms`);
   });
 
   it('NODE-6: two nodes authenticating the same user at the same instant never leave both sessions open (50 races)', async () => {
