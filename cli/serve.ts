@@ -41,6 +41,10 @@ Options (default in brackets):
   --pre-auth-bytes BYTES        bytes before auth, more closes 4400 (LIMIT-8) [${d.preAuthBytes}]
   --max-fragments N             fragments of one message, more closes 1009 (LIMIT-8) [${d.maxFragments}]
   --headers-timeout DUR         drop a request whose headers take longer (LIMIT-9) [${secs(d.headersTimeoutMs)}]
+  --redis URL                   share channels, history, sessions and the rate limit with every node
+                                on this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS;
+                                spec: Multi-node deployments) [none: one process, in memory]
+  --redis-prefix PREFIX         prefix of every Redis key; the nodes of one deployment share it [mooring:]
   --session-policy single|multiple  single: a new session closes the user's older one [${d.sessionPolicy}]
   --max-connections-per-ip N    WebSocket connections per client IP, beyond gets HTTP 429 [${d.maxConnectionsPerIp}]
   --allow-origin ORIGIN         allow this exact Origin (repeatable) [none; same origin always allowed]
@@ -80,7 +84,7 @@ export function parseServeArgs(argv: string[]): ServerOptions {
       'history-bytes': { type: 'string' }, 'max-history-bytes': { type: 'string' }, 'restore-allowance': { type: 'string' },
       'max-depth': { type: 'string' }, 'pre-auth-frames': { type: 'string' }, 'pre-auth-bytes': { type: 'string' },
       'max-fragments': { type: 'string' }, 'headers-timeout': { type: 'string' },
-      'session-policy': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
+      'session-policy': { type: 'string' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
       'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
       'trust-proxy': { type: 'string', multiple: true }, 'forwarded-header': { type: 'string' },
@@ -113,7 +117,11 @@ export function parseServeArgs(argv: string[]): ServerOptions {
     }
   };
   const tls = v['tls-cert'] ? { cert: readPem('tls-cert'), key: readPem('tls-key') } : undefined;
+  const redis = v.redis;
+  if (redis !== undefined && !/^rediss?:\/\/./.test(redis)) throw new UsageError('--redis: a redis:// or rediss:// URL');
+  if (v['redis-prefix'] !== undefined && redis === undefined) throw new UsageError('--redis-prefix needs --redis');
   return {
+    redis: redis === undefined ? undefined : { url: redis, ...(v['redis-prefix'] !== undefined ? { keyPrefix: v['redis-prefix'] } : {}) },
     host: v.host, port: int('port'), path: v.path, tokensFile: v['tokens-file'],
     heartbeatIntervalMs: dur('heartbeat-interval'), heartbeatTimeoutMs: dur('heartbeat-timeout'),
     authTimeoutMs: dur('auth-timeout'), requestTimeoutMs: dur('request-timeout'),

@@ -13,8 +13,12 @@ export type { ChannelPush, ChannelRead };
 export interface Broker {
   /** Appends a push to the channel (SUB-5: next offset, server timestamp `ts`) and delivers it to listeners. */
   publish(channel: string, data: unknown, ts: number): Promise<ChannelPush>;
-  /** Listens to the channel's live pushes; resolves once listening, with a function that stops. */
-  subscribe(channel: string, onPush: (push: ChannelPush) => void): Promise<() => void>;
+  /**
+   * Listens to the channel's live pushes; resolves once listening, with a function that stops.
+   * NODE-4: a broker whose live feed can have a hole it cannot fill (the Redis broker, after its
+   * subscriber connection was lost) calls `onGap` instead of skipping pushes.
+   */
+  subscribe(channel: string, onPush: (push: ChannelPush) => void, onGap?: () => void): Promise<() => void>;
   /** The channel's head and, with `since`, the pushes after it or 'unavailable' (SUB-8, SUB-9). */
   read(channel: string, since?: Position): Promise<ChannelRead>;
 }

@@ -24,6 +24,8 @@ export interface HttpDeps {
   /** HTTP-1, HTTP-2, HTTP-6: heartbeats go in, presence comes out. */
   presence: Presence;
   metrics: ServerMetrics | null;
+  /** NODE-10: a backend the server needs (Redis) is unreachable. */
+  unavailable?(): boolean;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -74,7 +76,9 @@ export function createHttpHandler(deps: HttpDeps) {
         deps.metrics?.logged('auth_failed', { reason: `http_${v.reason}` }); // OPS-8
         return json(res, 401, { error: 'unauthorized' });
       }
-      deps.presence.heartbeat(v.record.userId, now); // HTTP-1, HTTP-6
+      // HTTP-1, HTTP-6; NODE-14: a shared presence (Redis) answers once the heartbeat is recorded.
+      const shared = deps.presence.heartbeat(v.record.userId, now) as Promise<void> | void;
+      if (shared) return shared.then(() => void res.writeHead(204).end(), () => json(res, 503, { error: 'unavailable' })); // NODE-10
       res.writeHead(204).end();
     });
   }
@@ -85,7 +89,8 @@ export function createHttpHandler(deps: HttpDeps) {
     if (path === null) return json(res, 400, { error: 'bad_request' });
     const method = req.method ?? 'GET';
     if (path === '/healthz' && method === 'GET') {
-      return deps.shuttingDown() ? json(res, 503, { status: 'shutting_down' }) : json(res, 200, { status: 'ok' });
+      if (deps.shuttingDown()) return json(res, 503, { status: 'shutting_down' });
+      return deps.unavailable?.() ? json(res, 503, { status: 'unavailable' }) : json(res, 200, { status: 'ok' }); // NODE-10
     }
     if (path === '/heartbeat' && method === 'POST') return heartbeat(req, res);
     if (path === '/presence' && method === 'GET') {

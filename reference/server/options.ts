@@ -6,6 +6,7 @@ import type { Broker } from './broker.js';
 import type { LogSink } from './logger.js';
 import type { MetricsOptions } from './metrics.js';
 import type { Presence } from './presence.js';
+import type { RedisOption } from './redis/node.js';
 import type { TokenStore } from './token-store.js';
 
 export interface ServerOptions {
@@ -29,6 +30,12 @@ export interface ServerOptions {
   metrics?: MetricsOptions;
   /** Where pushes go and history lives. @default a new MemoryBroker with `historySize` */
   broker?: Broker;
+  /**
+   * NODE-1: share channels and history, sessions and the rate limit with every node on this Redis
+   * (a URL such as 'redis://10.0.0.5:6379', or `RedisConfig`); the Redis broker replaces the
+   * in-memory one unless `broker` is given. @default none (one process, in memory)
+   */
+  redis?: RedisOption;
   /** WebSocket ping frames this often (HB-1). @default 25_000 */
   heartbeatIntervalMs?: number;
   /** Close 4001 when nothing arrives this long after a ping (HB-1). @default 10_000 */

@@ -39,10 +39,10 @@ export interface Presence {
   /** The window the server advertises (HTTP-8). */
   readonly windowMs: number;
   /** HTTP-1: the user posted a heartbeat at `now`. */
-  heartbeat(userId: string, now: number): void;
+  heartbeat(userId: string, now: number): void | Promise<void>;
   /** A WebSocket session of the user authenticated / ended. */
-  sessionOpened(userId: string, now: number): void;
-  sessionClosed(userId: string, now: number): void;
+  sessionOpened(userId: string, now: number): void | Promise<void>;
+  sessionClosed(userId: string, now: number): void | Promise<void>;
   /** HTTP-2, HTTP-6: the user's presence now. */
   get(userId: string): Promise<PresenceInfo>;
   /** HTTP-7: calls `listener` on every change; returns an unsubscribe. */

@@ -17,10 +17,11 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type PushMessage, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
-import { RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
+import { judgeToken, RawJson, ServerCore, type ConnId, type LogLevel, type ServerAction, type ServerEvent } from '../core/server/index.js';
 import { FrameGuard } from './frame-guard.js';
 import { jsonDepth, MAX_PAYLOAD_DEPTH, runAction, testActions, type ActionHandler } from './actions.js';
 import { MemoryBroker, type Broker } from './broker.js';
+import { RedisNode } from './redis/node.js';
 import { createHttpHandler } from './http.js';
 import { makeEntry, stderrSink } from './logger.js';
 import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
@@ -56,6 +57,8 @@ export interface Mooring {
   on(event: 'presence', listener: (change: PresenceChange) => void): () => void;
   /** OPS-1: the metrics (null when off, the default). */
   readonly metrics: ServerMetrics | null;
+  /** Resolves once the backends are connected (Redis: or after its `connectTimeoutMs`; upgrades get 503 until it is up). */
+  ready(): Promise<void>;
   /**
    * Takes an HTTP upgrade whose path is Mooring's (`path` option) and returns true, refusing it with
    * an HTTP status where the handshake rules say so; returns false, touching nothing, for any other
@@ -112,16 +115,21 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const params = sessionParams(options);
   const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
-  const presence = options.presence ?? new MemoryPresence({ windowMs: params.httpHeartbeat!.presenceWindowMs });
+  // NODE-1: with `redis`, channels, sessions, the rate limit and presence are shared by every node on that Redis.
+  const redis = options.redis !== undefined ? new RedisNode(options.redis, {
+    historySize: params.historySize, historyBytes: params.historyBytes!, rateLimit: params.rateLimit, sessionPolicy: params.sessionPolicy ?? 'single',
+    feed: (ev) => feed(ev), log: (level, event, fields) => log(level, event, fields),
+  }) : null;
+  const presence = options.presence ?? redis?.presence ?? new MemoryPresence({ windowMs: params.httpHeartbeat!.presenceWindowMs });
   /** Connections that are sessions (authenticated), with their user: presence counts them. */
   const sessionUsers = new Map<ConnId, string>();
-  const broker = options.broker ?? new MemoryBroker({ historySize: params.historySize, historyBytes: params.historyBytes, maxHistoryBytes: o.maxHistoryBytes });
+  const broker = options.broker ?? redis?.broker ?? new MemoryBroker({ historySize: params.historySize, historyBytes: params.historyBytes, maxHistoryBytes: o.maxHistoryBytes });
   const sink = options.logger === false ? null : (options.logger ?? stderrSink);
   const strict = options.strictOutbound ?? (process.env.NODE_ENV === 'test' || !!process.env.VITEST);
   const random = options.random ?? Math.random;
   const core = new ServerCore({
     params, random, authorize: o.authorize, tokenWarningMs: o.tokenWarningMs, shutdownSpreadMs: o.shutdownSpreadMs,
-    closeGraceMs: o.closeGraceMs, preAuthFrames: o.preAuthFrames, server: { name: SERVER_NAME, version: SERVER_VERSION },
+    closeGraceMs: o.closeGraceMs, preAuthFrames: o.preAuthFrames, reportRateHits: redis !== null, server: { name: SERVER_NAME, version: SERVER_VERSION },
   });
 
   const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}) => sink?.(makeEntry(level, event, fields));
@@ -265,7 +273,22 @@ export function createMooring(options: ServerOptions = {}): Mooring {
       case 'verifyToken': {
         const { conn, verifyId } = a;
         tokens.lookupHash(hashToken(a.token)).then(
-          (record) => feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record }),
+          async (record) => {
+            // NODE-6: a new session is claimed in Redis before it is authenticated (re-auths claim none).
+            if (redis && record && judgeToken(record, Date.now()).ok && !sessionUsers.has(conn)) {
+              try {
+                await redis.claimSession(conn, record.userId, () => sockets.has(conn));
+                if (sockets.has(conn)) {
+                  sessionUsers.set(conn, record.userId);
+                  await redis.presence.sessionOpened(record.userId, Date.now()); // NODE-14: counted before authenticated
+                }
+              } catch (err) {
+                log('error', 'auth_failed', { conn, reason: 'redis_unavailable', detail: String((err as Error)?.message ?? err) });
+                return feed({ type: 'unavailable', now: Date.now(), conn, retryAfterMs: redis.config.healthIntervalMs }); // NODE-10
+              }
+            }
+            feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record });
+          },
           (err: unknown) => {
             log('error', 'auth_failed', { conn, reason: 'token_store_error', detail: String((err as Error)?.message ?? err) });
             feed({ type: 'tokenResult', now: Date.now(), conn, verifyId, record: null });
@@ -316,13 +339,16 @@ export function createMooring(options: ServerOptions = {}): Mooring {
         log(a.level, a.event, a.fields);
         metrics?.logged(a.event, a.fields);
         return;
+      case 'rateHit':
+        redis?.rateHit(a.userId); // NODE-8
+        return;
     }
   }
 
   function listen(channel: string): Promise<() => void> {
     let sub = brokerSubs.get(channel);
     if (!sub) {
-      sub = broker.subscribe(channel, (push) => feed({ type: 'brokerPush', now: Date.now(), push }));
+      sub = broker.subscribe(channel, (push) => feed({ type: 'brokerPush', now: Date.now(), push }), () => feed({ type: 'channelGap', now: Date.now(), channel }));
       brokerSubs.set(channel, sub);
       sub.catch(() => brokerSubs.get(channel) === sub && brokerSubs.delete(channel));
     }
@@ -332,7 +358,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
   // --- HTTP and the WebSocket handshake -----------------------------------------------------------
   const http = createHttpHandler({
     tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
-    shuttingDown: () => shuttingDown, presence, metrics,
+    shuttingDown: () => shuttingDown, unavailable: () => redis !== null && !redis.available, presence, metrics,
   });
   const wss = new WebSocketServer({
     noServer: true,
@@ -442,6 +468,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     const path = url.pathname; // never log the query: it may hold a token
     if (path !== o.path) return refuse(socket, 404, 'not_found', req, path);
     if (shuttingDown) return refuse(socket, 503, 'shutting_down', req, path); // SHUT-1
+    if (redis && !redis.available) return refuse(socket, 503, 'unavailable', req, path); // NODE-10
     const offered = parseProtocols(req.headers['sec-websocket-protocol'] as string | undefined);
     if (offered.length && !offered.includes(SUBPROTOCOL)) return refuse(socket, 400, 'unsupported_subprotocol', req, path); // VER-3
     if (!originAllowed(req)) return refuse(socket, 403, 'origin_not_allowed', req, path); // SEC-1
@@ -511,9 +538,11 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     sockets.delete(conn);
     guards.delete(conn);
     const user = sessionUsers.get(conn);
+    redis?.sessionEnded(conn);
     if (user !== undefined) {
       sessionUsers.delete(conn);
-      presence.sessionClosed(user, Date.now()); // HTTP-7
+      // HTTP-7; NODE-14: a shared presence's write may fail (Redis down): presence is best effort.
+      void Promise.resolve(presence.sessionClosed(user, Date.now())).catch(() => undefined);
     }
     metrics?.closed(conn, code);
     feed({ type: 'closed', now: Date.now(), conn, code, reason: reason.toString() });
@@ -574,6 +603,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
     for (const sub of brokerSubs.values()) sub.then((stop) => stop(), () => undefined);
     brokerSubs.clear();
     wss.close();
+    await redis?.close();
     // LIMIT-9: sockets http no longer tracks (refused upgrades whose peer keeps them open, upgrades
     // in progress) would keep the process alive after SIGTERM: destroy them all.
     for (const socket of rawSockets) socket.destroy();
@@ -588,6 +618,7 @@ export function createMooring(options: ServerOptions = {}): Mooring {
 
   return {
     params, broker, tokenStore: tokens,
+    ready: async () => void (await redis?.ready()),
     createToken: (userId, opts) => tokens.create(userId, opts),
     publish,
     shutdown: () => (shutdownPromise ??= shutdown()),
@@ -650,6 +681,7 @@ export function attach(httpServer: HttpServer, options: ServerOptions = {}): Att
 export async function startServer(options: ServerOptions = {}): Promise<MooringServer> {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const m = createMooring(options);
+  await m.ready();
   // LIMIT-9: a header timeout well below Node's 60 s default, checked every second (Node checks every 30 s by default).
   const serverOptions = { headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {

@@ -61,8 +61,8 @@ export const CLOSE_CODES = {
   },
   TRY_AGAIN_LATER: {
     code: 1013, name: 'try_again_later', sentBy: 'server', class: 'reconnect',
-    meaning: 'The server is overloaded; reconnect with backoff, not before the retry hint.',
-    rules: ['RECON-4'],
+    meaning: 'The server is overloaded, or (revision 1.3) a node of a multi-node server lost its store or a hole in a channel; reconnect with backoff, not before the retry hint.',
+    rules: ['RECON-4', 'NODE-4', 'NODE-10', 'NODE-11'],
   },
   HEARTBEAT_TIMEOUT: {
     code: 4001, name: 'heartbeat_timeout', sentBy: 'either', class: 'reconnect',

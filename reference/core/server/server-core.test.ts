@@ -463,3 +463,57 @@ describe('ServerCore: close precedence (ERR-7)', () => {
     expect(closes(run({ type: 'slowConsumer', now: 1, conn: 1, bufferedBytes: 2e6 })).map((c) => c.code)).toEqual([CLOSE.SLOW_CONSUMER]);
   });
 });
+
+describe('ServerCore: events of a multi-node driver (revision 1.3)', () => {
+  it('NODE-6: sessionSuperseded closes that connection 4002 and nothing else, also while its token is verified (claimed, not yet authenticated); ignored before an auth', () => {
+    const { run, login, closes, text } = setup();
+    login(1, 'alice');
+    login(2, 'bob');
+    run({ type: 'open', now: 0, conn: 3, ip: 'x' });
+    expect(closes(run({ type: 'sessionSuperseded', now: 1, conn: 3 }))).toEqual([]);
+    const v = text(3, { type: 'auth', token: 't' }).find((a) => a.type === 'verifyToken') as any;
+    expect(closes(run({ type: 'sessionSuperseded', now: 1, conn: 3 }))).toEqual([{ conn: 3, code: CLOSE.SESSION_REPLACED, reason: 'session_replaced' }]);
+    expect(run({ type: 'tokenResult', now: 2, conn: 3, verifyId: v.verifyId, record: { userId: 'alice', expiresAt: null } }).filter((a) => a.type === 'send')).toEqual([]);
+    expect(closes(run({ type: 'sessionSuperseded', now: 1, conn: 1 }))).toEqual([{ conn: 1, code: CLOSE.SESSION_REPLACED, reason: 'session_replaced' }]);
+    expect(closes(run({ type: 'sessionSuperseded', now: 2, conn: 1 }))).toEqual([]); // one close per connection (ERR-7)
+  });
+
+  it('NODE-8: with reportRateHits every admitted frame is reported once; userRateLimited closes all the user\'s connections 4429 with the hint', () => {
+    const { run, login, closes, text } = setup({ sessionPolicy: 'multiple' }, { reportRateHits: true });
+    login(1, 'u');
+    login(2, 'u');
+    login(3, 'v');
+    const hits = text(1, { type: 'ping' }).filter((a) => a.type === 'rateHit');
+    expect(hits).toEqual([{ type: 'rateHit', userId: 'u' }]);
+    expect(closes(run({ type: 'userRateLimited', now: 5, userId: 'u', retryAfterMs: 1234 }))).toEqual([
+      { conn: 1, code: CLOSE.RATE_LIMITED, reason: 'rate_limited;retry=1234' },
+      { conn: 2, code: CLOSE.RATE_LIMITED, reason: 'rate_limited;retry=1234' },
+    ]);
+  });
+
+  it('NODE-8: without reportRateHits no rateHit action is emitted', () => {
+    const { login, text } = setup();
+    login(1, 'u');
+    expect(text(1, { type: 'ping' }).some((a) => a.type === 'rateHit')).toBe(false);
+  });
+
+  it('NODE-4: channelGap closes the channel\'s subscribers 1013 with a retry hint, and only them', () => {
+    const { run, login, closes, text } = setup();
+    login(1, 'a');
+    login(2, 'b');
+    const read = text(1, { type: 'subscribe', channel: 'c' }).find((a) => a.type === 'readChannel') as any;
+    run({ type: 'channelRead', now: 0, conn: 1, fetchId: read.fetchId, channel: 'c', read: { head: { epoch: 'e', offset: 0 } } });
+    const acts = run({ type: 'channelGap', now: 1, channel: 'c' });
+    expect(closes(acts)).toEqual([{ conn: 1, code: CLOSE.TRY_AGAIN_LATER, reason: 'try_again_later;retry=2500' }]);
+    expect(acts.some((a) => a.type === 'channelIdle')).toBe(true);
+  });
+
+  it('NODE-10, NODE-11: unavailable closes one connection or all of them 1013, with a hint of at least retryAfterMs', () => {
+    const { run, login, closes } = setup();
+    login(1, 'a');
+    login(2, 'b');
+    run({ type: 'open', now: 0, conn: 3, ip: 'x' });
+    expect(closes(run({ type: 'unavailable', now: 1, conn: 3, retryAfterMs: 1_000 }))).toEqual([{ conn: 3, code: CLOSE.TRY_AGAIN_LATER, reason: 'try_again_later;retry=3500' }]);
+    expect(closes(run({ type: 'unavailable', now: 2, retryAfterMs: 1_000 })).map((c) => c.conn)).toEqual([1, 2]);
+  });
+});

@@ -75,6 +75,7 @@ export class ServerCore {
   private readonly shutdownSpreadMs: number;
   private readonly closeGraceMs: number;
   private readonly preAuthFrames: number;
+  private readonly reportRateHits: boolean;
   private readonly serverInfo: { name: string; version: string };
 
   private readonly conns = new Map<ConnId, Conn>();
@@ -97,6 +98,7 @@ export class ServerCore {
     this.shutdownSpreadMs = options.shutdownSpreadMs ?? 5_000;
     this.closeGraceMs = options.closeGraceMs ?? 1_000;
     this.preAuthFrames = options.preAuthFrames ?? 8;
+    this.reportRateHits = options.reportRateHits ?? false;
     this.serverInfo = options.server ?? { name: 'mooring-reference', version: '0.0.0' };
     this.limiter = new RateLimiter(this.params.rateLimit.messages, this.params.rateLimit.windowMs);
   }
@@ -108,7 +110,7 @@ export class ServerCore {
       this.fanout = undefined;
     }
     this.out = [];
-    const touched = 'conn' in ev ? this.conns.get(ev.conn) : undefined;
+    const touched = 'conn' in ev && ev.conn !== undefined ? this.conns.get(ev.conn) : undefined;
     switch (ev.type) {
       case 'open': this.onOpen(ev.conn, ev.ip, ev.origin, ev.urlToken, ev.now); break;
       case 'text': if (touched) this.onText(touched, ev.text, ev.now); break;
@@ -143,6 +145,30 @@ export class ServerCore {
       case 'shutdown': this.onShutdown(ev.now); break;
       case 'tokensChanged': this.onTokensChanged(ev.revoked, ev.expiry, ev.now); break;
       case 'closed': if (touched) this.onClosed(touched, ev.code); break;
+      case 'sessionSuperseded':
+        // A session still being verified was claimed (the driver claims before authenticated) and is
+        // already older than another: it is closed before its authenticated.
+        if (touched && !touched.closing && touched.phase !== 'awaiting_auth') {
+          this.log('info', 'session_replaced', { conn: touched.id, userId: touched.userId, by: 'another_node' });
+          this.close(touched, 'SESSION_REPLACED', ev.now); // NODE-6, SESS-1
+        }
+        break;
+      case 'userRateLimited': {
+        const conns = this.sessions.conns(ev.userId);
+        if (conns.length) this.log('warn', 'rate_limited', { userId: ev.userId, retryAfterMs: ev.retryAfterMs, connections: conns.length, shared: true });
+        for (const id of conns) this.close(this.conns.get(id)!, 'RATE_LIMITED', ev.now, ev.retryAfterMs); // NODE-8, RATE-1
+        break;
+      }
+      case 'channelGap':
+        // NODE-4: never a silent gap: the subscribers resume from their last position on reconnect.
+        for (const id of [...(this.index.get(ev.channel) ?? [])]) this.close(this.conns.get(id)!, 'TRY_AGAIN_LATER', ev.now, this.retryHint());
+        break;
+      case 'unavailable': {
+        const targets = ev.conn !== undefined ? (touched ? [touched] : []) : [...this.conns.values()];
+        // NODE-11: 1013 with a hint, spread so that the clients of a node do not all come back at once.
+        for (const c of targets) this.close(c, 'TRY_AGAIN_LATER', ev.now, ev.retryAfterMs + this.retryHint());
+        break;
+      }
     }
     if (touched && this.conns.has(touched.id)) this.schedule(touched);
     return this.out;
@@ -436,7 +462,10 @@ export class ServerCore {
     if (c.phase !== 'authenticated') return true;
     const v = this.limiter.hit(c.userId!, now);
     this.schedulePrune(now);
-    if (v.ok) return true;
+    if (v.ok) {
+      if (this.reportRateHits) this.out.push({ type: 'rateHit', userId: c.userId! }); // NODE-8
+      return true;
+    }
     const conns = this.sessions.conns(c.userId!);
     this.log('warn', 'rate_limited', { userId: c.userId, retryAfterMs: v.retryAfterMs, connections: conns.length });
     for (const id of conns) this.close(this.conns.get(id)!, 'RATE_LIMITED', now, v.retryAfterMs);

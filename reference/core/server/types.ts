@@ -68,6 +68,17 @@ export type ServerEvent =
    */
   | { type: 'tokensChanged'; now: number; revoked: string[]; expiry: { id: string; expiresAt: number | null }[] }
   | { type: 'shutdown'; now: number }
+  /** NODE-6: a newer session of this connection's user authenticated on another node: close it 4002. */
+  | { type: 'sessionSuperseded'; now: number; conn: ConnId }
+  /** NODE-8: the user's shared (cross-node) window is full: close every connection of the user 4429. */
+  | { type: 'userRateLimited'; now: number; userId: string; retryAfterMs: number }
+  /** NODE-4: the node's live feed of this channel has a gap it cannot fill: close its subscribers 1013. */
+  | { type: 'channelGap'; now: number; channel: string }
+  /**
+   * NODE-11: a backend the node needs (Redis) is unavailable: close `conn` (or every connection)
+   * 1013 with a retry hint of at least `retryAfterMs`.
+   */
+  | { type: 'unavailable'; now: number; conn?: ConnId; retryAfterMs: number }
   | { type: 'closed'; now: number; conn: ConnId; code: number; reason: string };
 
 export type ServerAction =
@@ -88,6 +99,8 @@ export type ServerAction =
   | { type: 'dispatch'; conn: ConnId; requestId: string; action: string; payload: unknown; userId: string }
   /** Make sure the driver listens to the channel on the broker, then read it (live first: race-free resume). */
   | { type: 'readChannel'; conn: ConnId; fetchId: number; channel: string; since?: Position }
+  /** NODE-8: an admitted data frame of `userId`, for the driver's shared rate limit (only with `reportRateHits`). */
+  | { type: 'rateHit'; userId: string }
   /** No connection subscribes to this channel any more: the driver may stop listening on the broker. */
   | { type: 'channelIdle'; channel: string }
   | { type: 'log'; level: LogLevel; event: string; fields: Record<string, unknown> };
@@ -124,6 +137,8 @@ export interface ServerCoreOptions {
   closeGraceMs?: number;
   /** LIMIT-8: data frames a connection may send before it is authenticated; one more closes it 4400. @default 8 */
   preAuthFrames?: number;
+  /** NODE-8: emit a `rateHit` action for every frame the local limiter admits (a driver with a shared limit). @default false */
+  reportRateHits?: boolean;
   /** Advertised in `authenticated.server`. @default { name: 'mooring-reference', version: '0.0.0' } */
   server?: { name: string; version: string };
 }
