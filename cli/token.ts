@@ -1,8 +1,8 @@
 /** `mooring token create`: creates tokens, prints each once (the last line(s) on stdout), stores only hashes (AUTH-6). */
-import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { SERVER_DEFAULTS } from '../reference/server/options.js';
 import { FileTokenStore } from '../reference/server/tokens-file.js';
-import { parseDuration, parseInteger, UsageError } from './args.js';
+import { didYouMean, parseDuration, parseFlags, parseInteger, runCommand, usageError, UsageError } from './args.js';
 
 export const HELP = `Usage: mooring token create --user NAME [--ttl DUR|never] [--count N] [--tokens-file FILE]
 
@@ -20,33 +20,32 @@ Options (default in brackets):
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+  if (sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);
-    return sub === undefined ? 2 : 0;
+    return 0;
   }
-  if (sub !== 'create') {
-    process.stderr.write(`mooring token: unknown subcommand "${sub}"\n${HELP}`);
-    return 2;
-  }
-  try {
-    const { values: v } = parseArgs({
-      args: rest,
-      strict: true,
-      options: { user: { type: 'string' }, ttl: { type: 'string' }, count: { type: 'string' }, 'tokens-file': { type: 'string' } },
-    });
+  if (sub === undefined) return usageError('mooring token', 'a subcommand is needed: create');
+  if (sub !== 'create') return usageError('mooring token', `unknown subcommand "${sub}"${didYouMean(sub, ['create'])}`);
+  return runCommand('mooring token create', async () => {
+    const { values: v } = parseFlags(rest, { user: { type: 'string' }, ttl: { type: 'string' }, count: { type: 'string' }, 'tokens-file': { type: 'string' } });
     if (!v.user) throw new UsageError('--user NAME is required');
     const ttlMs = v.ttl === 'never' ? null : parseDuration(v.ttl ?? '90d', '--ttl');
     const count = v.count === undefined ? undefined : parseInteger(v.count, '--count', 1);
-    const file = v['tokens-file'] ?? SERVER_DEFAULTS.tokensFile;
+    const file = resolve(v['tokens-file'] ?? SERVER_DEFAULTS.tokensFile);
     const store = new FileTokenStore(file);
     const users = count === undefined ? [v.user] : Array.from({ length: count }, (_, i) => `${v.user}-${i + 1}`);
-    const tokens = await store.createMany(users.map((userId) => ({ userId, ttlMs })));
+    let tokens: string[];
+    try {
+      tokens = await store.createMany(users.map((userId) => ({ userId, ttlMs })));
+    } catch (err) {
+      if (err instanceof RangeError) throw new UsageError(`--user: ${err.message}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      process.stderr.write(`mooring token create: cannot update the tokens file ${file}: ${code ? `${code} ` : ''}${(err as Error).message.split('\n')[0]}\n`);
+      return 2;
+    }
     const expiry = ttlMs === null ? 'never expires' : `expires ${new Date(Date.now() + ttlMs).toISOString()}`;
     process.stderr.write(`mooring token: created ${tokens.length} token(s) for ${users.length === 1 ? users[0] : `${users[0]}..${users.at(-1)}`} (${expiry}); hashes stored in ${file}\n`);
     process.stdout.write(tokens.join('\n') + '\n');
     return 0;
-  } catch (err) {
-    process.stderr.write(`mooring token create: ${(err as Error).message}\n`);
-    return 2;
-  }
+  });
 }
