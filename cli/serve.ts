@@ -133,6 +133,26 @@ export function inspectTokensFile(file: string, now = Date.now()): TokensFileSta
   };
 }
 
+/**
+ * Calls `onGone` once when this process's parent exits. Under `npx mooring serve` (or `npm run`) the
+ * tree is npm → sh -c → node: a SIGTERM or SIGINT sent to npm alone (a process manager, `kill`) is
+ * forwarded by npm to `sh`, which dies without passing it on, and node is re-parented (to init or a
+ * subreaper). Node has no parent-death event (no prctl PR_SET_PDEATHSIG), so this checks getppid()
+ * twice a second: a change means the wrapper is gone, and the server shuts down as on SIGTERM.
+ * Only armed when started by npm (npm_command is set): a server started with nohup or setsid
+ * from a shell that then exits must keep running.
+ */
+export function watchParent(onGone: () => void, everyMs = 500): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** A problem with the environment (not the flags): one line, exit 2, no --help hint. */
 export class SetupProblem extends Error {}
 
@@ -192,10 +212,15 @@ export async function run(argv: string[]): Promise<number> {
       const stop = () => {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
+        unwatch();
         resolve();
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
+      const unwatch = process.env.npm_command ? watchParent(() => {
+        process.stderr.write('mooring serve: the npm/npx process that started this server is gone: shutting down\n');
+        stop();
+      }) : () => undefined;
     });
     await server.shutdown(); // SHUT-2
     return 0;
