@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startFuzzTarget } from '../conformance/fuzz/embedded.js';
 import { PreflightError, preflight } from '../conformance/fuzz/preflight.js';
 import { formatFailure, runFuzz, type FuzzReport } from '../conformance/fuzz/run.js';
-import { SetupError, checkUrl } from '../conformance/preflight.js';
+import { SetupError, checkTcp, checkUrl } from '../conformance/preflight.js';
 import { parseFlags, parseInteger, parsePositive, runCommand, UsageError } from './args.js';
 
 export const HELP = `Usage: mooring fuzz [ws://host:port/path] [options]
@@ -114,9 +114,10 @@ async function runFuzzCommand(argv: string[]): Promise<number> {
   try {
     let pre;
     try {
+      if (url) await checkTcp(url, 5_000); // the suite's wording: "nothing listens at host:port ..."
       pre = await preflight(target.url, target.tokens);
     } catch (e) {
-      if (e instanceof PreflightError) {
+      if (e instanceof PreflightError || e instanceof SetupError) {
         process.stderr.write(`mooring fuzz: ${e.message}\n`);
         return 2;
       }

@@ -189,6 +189,24 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`mooring serve: cannot start: ${(err as Error).message}${hint}\n`);
       return 2;
     }
+    // Handlers first: a SIGTERM right after the URL line must shut down gracefully, not kill.
+    const stopped = new Promise<void>((resolve) => {
+      let unwatch = () => {};
+      const stop = () => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        unwatch();
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      if (process.env.npm_command) {
+        unwatch = watchParent(() => {
+          process.stderr.write('mooring serve: the npm/npx process that started this server is gone: shutting down\n');
+          stop();
+        });
+      }
+    });
     // The first line is what scripts wait for; the others say where to go next.
     const http = server.httpUrl;
     const out = [
@@ -208,20 +226,7 @@ export async function run(argv: string[]): Promise<number> {
         `(this server picks up new tokens without a restart; run both in the same directory or pass the same --tokens-file)`,
       ]);
     }
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        unwatch();
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      const unwatch = process.env.npm_command ? watchParent(() => {
-        process.stderr.write('mooring serve: the npm/npx process that started this server is gone: shutting down\n');
-        stop();
-      }) : () => undefined;
-    });
+    await stopped;
     await server.shutdown(); // SHUT-2
     return 0;
   });
