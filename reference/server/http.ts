@@ -81,10 +81,20 @@ export function createHttpHandler(deps: HttpDeps) {
       return;
     }
     if (path === deps.wsPath) return json(res, 426, { error: 'upgrade_required' });
-    return json(res, 404, { error: 'not_found' });
+    return json(res, 404, { error: 'not_found' }); // not reached through owns(); kept for direct callers
+  }
+
+  /** The routes above: Mooring's own (an attached server leaves every other route to the app). */
+  function owns(req: IncomingMessage): boolean {
+    if (!URL.canParse(req.url ?? '/', 'http://localhost')) return true; // 400: no route could take it
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const method = req.method ?? 'GET';
+    return (path === '/healthz' && method === 'GET') || (path === '/heartbeat' && method === 'POST') || (path === '/presence' && method === 'GET')
+      || (deps.staticFiles[path] !== undefined && (method === 'GET' || method === 'HEAD')) || path === deps.wsPath;
   }
 
   return {
+    owns,
     handler(req: IncomingMessage, res: ServerResponse): void {
       handle(req, res).catch(() => {
         if (!res.headersSent) json(res, 500, { error: 'internal_error' });

@@ -1,5 +1,5 @@
 /** The Mooring reference server (`mooring/server`). See ARCHITECTURE.md for the contract. */
-export { startServer, type MooringServer } from './server.js';
+export { startServer, attach, createMooring, type Mooring, type MooringServer, type AttachedMooring } from './server.js';
 export { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
 export { MemoryBroker, type Broker, type MemoryBrokerOptions, type ChannelPush, type ChannelRead } from './broker.js';
 export { FileTokenStore, MemoryTokenStore, openTokenStore, hashToken, type TokenStore, type StoredToken } from './tokens-file.js';

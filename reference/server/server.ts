@@ -2,9 +2,17 @@
  * The reference server's I/O driver: `ws` (noServer) on a Node `http` server, one port for WebSocket
  * and HTTP (HTTP-3). Everything protocol-shaped happens in the sans-I/O core; this file feeds it
  * socket events with `Date.now()`, performs its actions, and keeps one timer at its next deadline.
+ *
+ * Three ways in, one engine (`createMooring`):
+ *  - `startServer(options)`: Mooring's own HTTP server on its own port (the CLI, the tests);
+ *  - `attach(httpServer, options)`: shares an app's existing `http.Server` (Express, Next.js custom
+ *    server, plain node:http): Mooring takes the upgrades of its path and its own HTTP endpoints,
+ *    and leaves every other route and upgrade to the app;
+ *  - `createMooring(options)`: the engine alone, for apps that route themselves
+ *    (`handleUpgrade(req, socket, head)`, `handleRequest(req, res)`).
  */
-import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { SUBPROTOCOL, isChannelName, validateServerMessage, type Position, type SessionParams, type ServerMessage } from '../../schemas/v1/index.js';
@@ -18,12 +26,8 @@ import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js
 import { openTokenStore, type TokenStore } from './tokens-file.js';
 import { SERVER_NAME, SERVER_VERSION } from './version.js';
 
-export interface MooringServer {
-  /** e.g. 'ws://127.0.0.1:PORT/ws' */
-  readonly url: string;
-  /** e.g. 'http://127.0.0.1:PORT' */
-  readonly httpUrl: string;
-  readonly port: number;
+/** The protocol engine without a port of its own: what `attach` and `startServer` are built on. */
+export interface Mooring {
   /** The session params the server advertises (minus tokenExpiresAt). */
   readonly params: Omit<SessionParams, 'tokenExpiresAt'>;
   readonly broker: Broker;
@@ -32,16 +36,50 @@ export interface MooringServer {
   createToken(userId: string, options?: { ttlMs?: number | null }): Promise<string>;
   /** Publishes to a channel; resolves with the push's position. */
   publish(channel: string, data: unknown): Promise<Position>;
-  /** Graceful shutdown (SHUT-1..3). Idempotent. */
+  /** Graceful shutdown (SHUT-1..3) of Mooring's connections; an attached app's server stays up. Idempotent. */
   shutdown(): Promise<void>;
   connectionCount(): number;
+  /**
+   * Takes an HTTP upgrade whose path is Mooring's (`path` option) and returns true, refusing it with
+   * an HTTP status where the handshake rules say so; returns false, touching nothing, for any other
+   * path, unless `refuseOtherPaths` (then 404, as a server of Mooring's own does).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, opts?: { refuseOtherPaths?: boolean }): boolean;
+  /**
+   * Answers Mooring's own HTTP endpoints (`/healthz`, `POST /heartbeat`, `GET /presence`, the static
+   * files, 426 on the WebSocket path) and returns true; returns false, touching nothing, for any other route.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** LIMIT-2, LIMIT-9: counts a socket against its IP from accept to close (a standalone server calls it at accept). */
+  trackSocket(socket: Socket): void;
+}
+
+/** Mooring on its own HTTP server and port (`startServer`). */
+export interface MooringServer extends Mooring {
+  /** e.g. 'ws://127.0.0.1:PORT/ws' */
+  readonly url: string;
+  /** e.g. 'http://127.0.0.1:PORT' */
+  readonly httpUrl: string;
+  readonly port: number;
+  /** The HTTP server Mooring listens on. */
+  readonly httpServer: HttpServer;
+}
+
+/** Mooring sharing an app's HTTP server (`attach`). */
+export interface AttachedMooring extends Mooring {
+  /** Stops taking the server's upgrades and requests, after a graceful shutdown of Mooring's connections; the app's server stays up. */
+  detach(): Promise<void>;
 }
 
 function parseProtocols(header: string | undefined): string[] {
   return (header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export async function startServer(options: ServerOptions = {}): Promise<MooringServer> {
+/**
+ * The engine: core loop, WebSocket connections, HTTP endpoints. Nothing listens until the caller
+ * routes upgrades and requests to it (`attach` and `startServer` do).
+ */
+export function createMooring(options: ServerOptions = {}): Mooring {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const params = sessionParams(options);
   const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
@@ -220,9 +258,6 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     tokens, wsPath: o.path, staticFiles: options.staticFiles ?? {},
     shuttingDown: () => shuttingDown, sessionCount: (u) => core.sessionCount(u),
   });
-  // LIMIT-9: a header timeout well below Node's 60 s default, checked every second (Node checks every 30 s by default).
-  const httpServer = createServer({ headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) }, http.handler);
-  httpServer.on('clientError', (_err, socket) => socket.destroy());
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: params.maxPayloadBytes, // LIMIT-1: ws closes with 1009
@@ -235,7 +270,8 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
   const rawSockets = new Set<Socket>();
   const socketsPerIp = new Map<string, number>();
   const maxSocketsPerIp = o.maxSocketsPerIp ?? o.maxConnectionsPerIp + 64;
-  httpServer.on('connection', (socket: Socket) => {
+  function trackSocket(socket: Socket): void {
+    if (rawSockets.has(socket)) return;
     const ip = socket.remoteAddress ?? 'unknown';
     const n = (socketsPerIp.get(ip) ?? 0) + 1;
     socketsPerIp.set(ip, n);
@@ -248,7 +284,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     });
     // LIMIT-9: far beyond the per-IP limit, not even an HTTP answer: the socket is dropped at accept.
     if (n > maxSocketsPerIp) socket.destroy();
-  });
+  }
 
   /** LOG-2: at most a short prefix of anything a client sent where a token could be. */
   function prefix(text: string, n = 16): string {
@@ -273,21 +309,29 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     return o.allowSameOrigin && host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
   }
 
-  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** The request target's URL, or null when it is none (`//host:99999/ws`, on which `new URL` would throw: ERR-4). */
+  function requestUrl(req: IncomingMessage): URL | null {
+    return URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;
+  }
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, opts: { refuseOtherPaths?: boolean } = {}): boolean {
+    const url = requestUrl(req);
+    if (url !== null && url.pathname !== o.path && !opts.refuseOtherPaths) return false; // another route's upgrade: not ours
     socket.on('error', () => socket.destroy());
+    // An attached server's sockets are counted from the upgrade on (the app's HTTP is not Mooring's to limit).
+    if (socket instanceof Socket) trackSocket(socket);
     try {
-      upgrade(req, socket, head);
+      upgrade(req, socket, head, url);
     } catch (err) {
       // ERR-4: nothing a peer sends in a handshake may take the server down.
       if (strict) throw err;
       log('error', 'handshake_rejected', { status: 500, reason: 'internal_error', ip: req.socket.remoteAddress, detail: String((err as Error)?.message ?? err) });
       socket.destroy();
     }
-  });
+    return true;
+  }
 
-  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // ERR-4: a request target such as `//host:99999/ws` is not a valid URL; `new URL` would throw.
-    const url = URL.canParse(req.url ?? '/', 'http://localhost') ? new URL(req.url ?? '/', 'http://localhost') : null;
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL | null): void {
     if (url === null) return refuse(socket, 400, 'bad_request', req, '(invalid)');
     const path = url.pathname; // never log the query: it may hold a token
     if (path !== o.path) return refuse(socket, 404, 'not_found', req, path);
@@ -352,19 +396,6 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     feed({ type: 'open', now: Date.now(), conn, ip, origin, urlToken });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(o.port, o.host, () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (httpServer.address() as AddressInfo).port;
-  const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
-  const url = `ws://${hostForUrl}:${port}${o.path}`;
-  const httpUrl = `http://${hostForUrl}:${port}`;
-  log('info', 'server_listening', { url, httpUrl });
-
   let onDrained: (() => void) | undefined;
   let shutdownPromise: Promise<void> | undefined;
 
@@ -384,22 +415,99 @@ export async function startServer(options: ServerOptions = {}): Promise<MooringS
     for (const sub of brokerSubs.values()) sub.then((stop) => stop(), () => undefined);
     brokerSubs.clear();
     wss.close();
-    await new Promise<void>((resolve) => {
-      httpServer.close(() => resolve());
-      httpServer.closeAllConnections();
-      // LIMIT-9: sockets http no longer tracks (refused upgrades whose peer keeps them open, upgrades
-      // in progress) would keep the process alive after SIGTERM: destroy them all.
-      for (const socket of rawSockets) socket.destroy();
-    });
+    // LIMIT-9: sockets http no longer tracks (refused upgrades whose peer keeps them open, upgrades
+    // in progress) would keep the process alive after SIGTERM: destroy them all.
+    for (const socket of rawSockets) socket.destroy();
     log('info', 'shutdown_completed', {});
   }
 
+  function handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!http.owns(req)) return false;
+    http.handler(req, res);
+    return true;
+  }
+
   return {
-    url, httpUrl, port, params, broker, tokenStore: tokens,
+    params, broker, tokenStore: tokens,
     createToken: (userId, opts) => tokens.create(userId, opts),
     publish,
     shutdown: () => (shutdownPromise ??= shutdown()),
     connectionCount: () => sockets.size,
+    handleUpgrade,
+    handleRequest,
+    trackSocket,
+  };
+}
+
+/**
+ * Mooring on an app's existing HTTP server: the upgrades of `path` and Mooring's HTTP endpoints are
+ * Mooring's; every other request goes to the app's own request listeners (those registered before
+ * `attach`), and other upgrades to the app's upgrade listeners (with none, they get 404).
+ */
+export function attach(httpServer: HttpServer, options: ServerOptions = {}): AttachedMooring {
+  const m = createMooring(options);
+  const appListeners = httpServer.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (m.handleRequest(req, res)) return;
+    if (appListeners.length === 0) {
+      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"not_found"}');
+      return;
+    }
+    for (const l of appListeners) l.call(httpServer, req, res);
+  };
+  // With no upgrade listener of the app's, other paths get 404 rather than a hanging socket.
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    void m.handleUpgrade(req, socket, head, { refuseOtherPaths: httpServer.listenerCount('upgrade') === 1 });
+  for (const l of appListeners) httpServer.removeListener('request', l);
+  httpServer.on('request', onRequest);
+  httpServer.on('upgrade', onUpgrade);
+  let detached: Promise<void> | undefined;
+  return {
+    ...m,
+    detach: () => (detached ??= m.shutdown().then(() => {
+      httpServer.removeListener('request', onRequest);
+      httpServer.removeListener('upgrade', onUpgrade);
+      for (const l of appListeners) httpServer.on('request', l);
+    })),
+  };
+}
+
+/** Mooring on its own HTTP server: listens on `host:port` and serves nothing but Mooring. */
+export async function startServer(options: ServerOptions = {}): Promise<MooringServer> {
+  const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
+  const m = createMooring(options);
+  // LIMIT-9: a header timeout well below Node's 60 s default, checked every second (Node checks every 30 s by default).
+  const httpServer = createServer({ headersTimeout: o.headersTimeoutMs, requestTimeout: Math.max(o.headersTimeoutMs, 30_000), connectionsCheckingInterval: Math.min(1_000, o.headersTimeoutMs) }, (req, res) => {
+    if (!m.handleRequest(req, res)) res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'content-length': 21 }).end('{"error":"not_found"}');
+  });
+  httpServer.on('clientError', (_err, socket) => socket.destroy());
+  // LIMIT-2, LIMIT-9: on its own port, every socket counts against its IP from accept on.
+  httpServer.on('connection', (socket: Socket) => m.trackSocket(socket));
+  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void m.handleUpgrade(req, socket, head, { refuseOtherPaths: true }));
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(o.port, o.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `ws://${hostForUrl}:${port}${o.path}`;
+  const httpUrl = `http://${hostForUrl}:${port}`;
+  const sink = options.logger === false ? null : (options.logger ?? stderrSink);
+  sink?.(makeEntry('info', 'server_listening', { url, httpUrl }));
+
+  let closed: Promise<void> | undefined;
+  return {
+    ...m,
+    url, httpUrl, port, httpServer,
+    // SHUT-1: while the engine drains, new upgrades get 503; the port closes once they are gone.
+    shutdown: () => (closed ??= m.shutdown().then(() => new Promise<void>((resolve) => {
+      httpServer.close(() => resolve());
+      httpServer.closeAllConnections();
+    }))),
   };
 }
 
