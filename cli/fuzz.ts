@@ -5,10 +5,11 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startFuzzTarget } from '../conformance/fuzz/embedded.js';
 import { PreflightError, preflight } from '../conformance/fuzz/preflight.js';
 import { formatFailure, runFuzz, type FuzzReport } from '../conformance/fuzz/run.js';
+import { SetupError, checkTcp, checkUrl } from '../conformance/preflight.js';
+import { parseFlags, parseInteger, parsePositive, runCommand, UsageError } from './args.js';
 
 export const HELP = `Usage: mooring fuzz [ws://host:port/path] [options]
 
@@ -43,17 +44,6 @@ Examples:
   mooring fuzz ws://127.0.0.1:8080/ws --token "$T1" --token2 "$T2" --replay mooring-fuzz-failure.json
 `;
 
-function usage(msg: string): number {
-  process.stderr.write(`mooring fuzz: ${msg}\n\n${HELP}`);
-  return 2;
-}
-
-function positiveNumber(v: unknown, flag: string): number | undefined | Error {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : new Error(`${flag} must be a positive number, got "${String(v)}"`);
-}
-
 interface SavedFailure {
   schemaVersion: 1;
   seed: number;
@@ -65,53 +55,53 @@ interface SavedFailure {
   report: FuzzReport;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  let v: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
-      options: {
-        token: { type: 'string' }, token2: { type: 'string' }, runs: { type: 'string' }, time: { type: 'string' },
-        seed: { type: 'string' }, replay: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
-        'max-commands': { type: 'string' }, size: { type: 'string' }, 'settle-ms': { type: 'string' }, 'shrink-time': { type: 'string' },
-        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    return usage((e as Error).message);
-  }
-  if (v.help) {
+const OPTIONS = {
+  token: { type: 'string' }, token2: { type: 'string' }, runs: { type: 'string' }, time: { type: 'string' },
+  seed: { type: 'string' }, replay: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' },
+  'max-commands': { type: 'string' }, size: { type: 'string' }, 'settle-ms': { type: 'string' }, 'shrink-time': { type: 'string' },
+  quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand('mooring fuzz', () => runFuzzCommand(argv));
+}
+
+async function runFuzzCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length > 1) return usage(`one URL at most, got ${positionals.join(' ')}`);
+  const { values: v, positionals } = parseFlags(argv, OPTIONS, 1);
   const url = positionals[0];
-  const nums: Record<string, number | undefined> = {};
-  for (const [flag, key] of [['--runs', 'runs'], ['--time', 'time'], ['--max-commands', 'max-commands'], ['--settle-ms', 'settle-ms'], ['--shrink-time', 'shrink-time']] as const) {
-    const n = positiveNumber(v[key], flag);
-    if (n instanceof Error) return usage(n.message);
-    nums[key] = n;
+  if (url) {
+    try {
+      checkUrl(url);
+    } catch (e) {
+      if (e instanceof SetupError) throw new UsageError(e.message);
+      throw e;
+    }
   }
-  if (nums.runs !== undefined && !Number.isInteger(nums.runs)) return usage('--runs must be an integer');
-  const size = v.size as string | undefined;
-  if (size !== undefined && !['small', 'medium', 'large'].includes(size)) return usage(`--size must be small, medium or large, got "${size}"`);
+  const num = (k: 'runs' | 'time' | 'max-commands' | 'settle-ms' | 'shrink-time') => (v[k] === undefined ? undefined : parsePositive(v[k], `--${k}`));
+  const nums = { runs: v.runs === undefined ? undefined : parseInteger(v.runs, '--runs', 1), time: num('time'), 'max-commands': num('max-commands'), 'settle-ms': num('settle-ms'), 'shrink-time': num('shrink-time') };
+  const size = v.size;
+  if (size !== undefined && !['small', 'medium', 'large'].includes(size)) throw new UsageError(`--size: expected small, medium or large, got "${size}"`);
   let seed: number | undefined;
   if (v.seed !== undefined) {
     seed = Number(v.seed);
-    if (!Number.isInteger(seed)) return usage(`--seed must be an integer, got "${String(v.seed)}"`);
+    if (!Number.isInteger(seed)) throw new UsageError(`--seed: expected an integer, got "${v.seed}"`);
   }
   let replay: SavedFailure | undefined;
   if (v.replay) {
     try {
-      replay = JSON.parse(readFileSync(v.replay as string, 'utf8')) as SavedFailure;
+      replay = JSON.parse(readFileSync(v.replay, 'utf8')) as SavedFailure;
       if (typeof replay.seed !== 'number' || typeof replay.path !== 'string') throw new Error('no seed and path in it');
     } catch (e) {
-      return usage(`cannot read --replay ${String(v.replay)}: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`cannot read --replay ${v.replay}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
     }
   }
-  if (url && (!v.token || !v.token2)) return usage('a URL needs --token and --token2 (two different users)');
-  if (!url && (v.token || v.token2)) return usage('--token and --token2 need a URL (with no URL the fuzzer starts the reference server itself)');
+  if (url && (!v.token || !v.token2)) throw new UsageError('a URL needs --token and --token2 (two different users)');
+  if (!url && (v.token || v.token2)) throw new UsageError('--token and --token2 need a URL (with no URL the fuzzer starts the reference server itself)');
 
   const out = (v.out as string | undefined) ?? 'mooring-fuzz-failure.json';
   const log = (s: string) => (v.json ? process.stderr : process.stdout).write(`${s}\n`);
@@ -124,9 +114,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     let pre;
     try {
+      if (url) await checkTcp(url, 5_000); // the suite's wording: "nothing listens at host:port ..."
       pre = await preflight(target.url, target.tokens);
     } catch (e) {
-      if (e instanceof PreflightError) {
+      if (e instanceof PreflightError || e instanceof SetupError) {
         process.stderr.write(`mooring fuzz: ${e.message}\n`);
         return 2;
       }

@@ -1,10 +1,9 @@
 /** `mooring serve`: runs the reference server until SIGTERM/SIGINT, then shuts down gracefully (SHUT-2). */
-import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_HTTP_HEARTBEAT, DEFAULT_PARAMS } from '../schemas/v1/index.js';
 import { SERVER_DEFAULTS, parseTrustProxy, startServer, type ServerOptions } from '../reference/server/index.js';
-import { parseDuration, parseInteger, parseRate, UsageError } from './args.js';
+import { parseDuration, parseFlags, parseInteger, parseRate, runCommand, UsageError } from './args.js';
 import { browserExampleFiles } from '../reference/client/static-files.js';
 
 const d = { ...DEFAULT_PARAMS, ...SERVER_DEFAULTS };
@@ -71,33 +70,32 @@ Options (default in brackets):
   -h, --help                    this help
 `;
 
+const OPTIONS = {
+  host: { type: 'string' }, port: { type: 'string' }, path: { type: 'string' }, 'tokens-file': { type: 'string' },
+  'heartbeat-interval': { type: 'string' }, 'heartbeat-timeout': { type: 'string' }, 'auth-timeout': { type: 'string' },
+  'request-timeout': { type: 'string' }, 'rate-limit': { type: 'string' }, 'max-payload': { type: 'string' },
+  'max-subscriptions': { type: 'string' }, 'max-buffered': { type: 'string' },
+  'max-pending-requests': { type: 'string' }, 'history-size': { type: 'string' },
+  'history-bytes': { type: 'string' }, 'max-history-bytes': { type: 'string' }, 'restore-allowance': { type: 'string' },
+  'max-depth': { type: 'string' }, 'pre-auth-frames': { type: 'string' }, 'pre-auth-bytes': { type: 'string' },
+  'max-fragments': { type: 'string' }, 'headers-timeout': { type: 'string' },
+  'session-policy': { type: 'string' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
+  'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
+  'trust-proxy': { type: 'string', multiple: true }, 'forwarded-header': { type: 'string' },
+  'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+  'no-test-actions': { type: 'boolean' }, quiet: { type: 'boolean' },
+  'presence-window': { type: 'string' }, 'http-heartbeat-interval': { type: 'string' },
+  metrics: { type: 'string' }, 'metrics-token-file': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The server options of `mooring serve` flags; throws UsageError on a bad flag or value. */
 export function parseServeArgs(argv: string[]): ServerOptions {
-  const { values: v } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      host: { type: 'string' }, port: { type: 'string' }, path: { type: 'string' }, 'tokens-file': { type: 'string' },
-      'heartbeat-interval': { type: 'string' }, 'heartbeat-timeout': { type: 'string' }, 'auth-timeout': { type: 'string' },
-      'request-timeout': { type: 'string' }, 'rate-limit': { type: 'string' }, 'max-payload': { type: 'string' },
-      'max-subscriptions': { type: 'string' }, 'max-buffered': { type: 'string' },
-      'max-pending-requests': { type: 'string' }, 'history-size': { type: 'string' },
-      'history-bytes': { type: 'string' }, 'max-history-bytes': { type: 'string' }, 'restore-allowance': { type: 'string' },
-      'max-depth': { type: 'string' }, 'pre-auth-frames': { type: 'string' }, 'pre-auth-bytes': { type: 'string' },
-      'max-fragments': { type: 'string' }, 'headers-timeout': { type: 'string' },
-      'session-policy': { type: 'string' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
-      'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
-      'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
-      'trust-proxy': { type: 'string', multiple: true }, 'forwarded-header': { type: 'string' },
-      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-      'no-test-actions': { type: 'boolean' }, quiet: { type: 'boolean' },
-      'presence-window': { type: 'string' }, 'http-heartbeat-interval': { type: 'string' },
-      metrics: { type: 'string' }, 'metrics-token-file': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values: v } = parseFlags(argv, OPTIONS);
   const dur = (k: keyof typeof v) => (v[k] === undefined ? undefined : parseDuration(v[k] as string, `--${k}`));
   const int = (k: keyof typeof v, min = 0) => (v[k] === undefined ? undefined : parseInteger(v[k] as string, `--${k}`, min));
   const policy = v['session-policy'];
-  if (policy !== undefined && policy !== 'single' && policy !== 'multiple') throw new UsageError('--session-policy: single or multiple');
+  if (policy !== undefined && policy !== 'single' && policy !== 'multiple') throw new UsageError(`--session-policy: expected single or multiple, got "${policy}"`);
   const trustProxy = v['trust-proxy']?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   if (trustProxy) {
     try {
@@ -162,37 +160,142 @@ function metricsOption(address: string | undefined, tokenFile: string | undefine
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port: parseInteger(m[3]!, '--metrics'), ...(token ? { token } : {}) };
 }
 
+/** What the tokens file holds at start-up: the first-hour trap is a server that starts with none. */
+export type TokensFileState =
+  | { kind: 'memory' }
+  | { kind: 'missing'; path: string }
+  | { kind: 'loaded'; path: string; tokens: number; users: number; expired: number };
+
+/**
+ * Reads the tokens file once before the server starts. Missing or empty: the server starts (tokens
+ * created later with `mooring token create` are picked up without a restart) but `run` warns loudly.
+ * Unreadable or malformed: a setup error (exit 2): serving with zero tokens would refuse every client
+ * with 4401 and look like a protocol problem.
+ */
+export function inspectTokensFile(file: string, now = Date.now()): TokensFileState {
+  if (file === ':memory:') return { kind: 'memory' };
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'missing', path: abs };
+    throw new SetupProblem(`cannot read the tokens file ${abs} (${code ?? (err as Error).message}): ${code === 'EACCES' ? 'give this user read access to it' : code === 'EISDIR' ? 'it is a directory; give a file' : 'check the path'}`);
+  }
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch (err) {
+    throw new SetupProblem(`the tokens file ${abs} is not valid JSON (${(err as Error).message}): it is written by "mooring token create"; move it away to start afresh`);
+  }
+  if (!Array.isArray(list) || !list.every((t) => typeof t?.hash === 'string' && typeof t?.userId === 'string')) {
+    throw new SetupProblem(`the tokens file ${abs} is not a JSON array of {hash, userId, ...} records (the format "mooring token create" writes)`);
+  }
+  const records = list as { userId: string; expiresAt?: number | null }[];
+  return {
+    kind: 'loaded', path: abs, tokens: records.length,
+    users: new Set(records.map((t) => t.userId)).size,
+    expired: records.filter((t) => typeof t.expiresAt === 'number' && t.expiresAt <= now).length,
+  };
+}
+
+/**
+ * Calls `onGone` once when this process's parent exits. Under `npx mooring serve` (or `npm run`) the
+ * tree is npm → sh -c → node: a SIGTERM or SIGINT sent to npm alone (a process manager, `kill`) is
+ * forwarded by npm to `sh`, which dies without passing it on, and node is re-parented (to init or a
+ * subreaper). Node has no parent-death event (no prctl PR_SET_PDEATHSIG), so this checks getppid()
+ * twice a second: a change means the wrapper is gone, and the server shuts down as on SIGTERM.
+ * Only armed when started by npm (npm_command is set): a server started with nohup or setsid
+ * from a shell that then exits must keep running.
+ */
+export function watchParent(onGone: () => void, everyMs = 500): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** A problem with the environment (not the flags): one line, exit 2, no --help hint. */
+export class SetupProblem extends Error {}
+
+const HOW_TO_CREATE = (file: string) =>
+  `create one with: mooring token create --user alice${file === resolve(SERVER_DEFAULTS.tokensFile) ? '' : ` --tokens-file ${file}`}`;
+
+function warn(lines: string[]): void {
+  const bar = '!'.repeat(72);
+  process.stderr.write(`${bar}\n${lines.map((l) => `mooring serve: WARNING: ${l}`).join('\n')}\n${bar}\n`);
+}
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP);
+  return runCommand('mooring serve', async () => {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const options = parseServeArgs(argv);
+    let tokens: TokensFileState;
+    try {
+      tokens = inspectTokensFile(options.tokensFile ?? SERVER_DEFAULTS.tokensFile);
+    } catch (err) {
+      if (!(err instanceof SetupProblem)) throw err;
+      process.stderr.write(`mooring serve: ${err.message}\n`);
+      return 2;
+    }
+    // The browser example: / → examples/browser/index.html, /debug → the debug page, /mooring-client.js → the client bundle.
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({ staticFiles: browserExampleFiles(), ...options, ...(tokens.kind === 'memory' ? {} : { tokensFile: tokens.path }) });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const hint = code === 'EADDRINUSE' ? ': the port is taken (another mooring serve?); pick another with --port' : code === 'EACCES' ? ': ports below 1024 need privileges; pick another with --port' : '';
+      process.stderr.write(`mooring serve: cannot start: ${(err as Error).message}${hint}\n`);
+      return 2;
+    }
+    // Handlers first: a SIGTERM right after the URL line must shut down gracefully, not kill.
+    const stopped = new Promise<void>((resolve) => {
+      let unwatch = () => {};
+      const stop = () => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        unwatch();
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      if (process.env.npm_command) {
+        unwatch = watchParent(() => {
+          process.stderr.write('mooring serve: the npm/npx process that started this server is gone: shutting down\n');
+          stop();
+        });
+      }
+    });
+    // The first line is what scripts wait for; the others say where to go next.
+    const http = server.httpUrl;
+    const out = [
+      `mooring: listening on ${server.url}`,
+      `mooring: example page ${http}/#token=<TOKEN>&channel=news`,
+      `mooring: debug page   ${http}/debug#token=<TOKEN>&channels=news`,
+    ];
+    if (tokens.kind === 'memory') out.push('mooring: tokens in memory only (--tokens-file :memory:): none until created through the API');
+    else if (tokens.kind === 'loaded') out.push(`mooring: tokens file ${tokens.path}: ${tokens.tokens} token(s) for ${tokens.users} user(s)${tokens.expired ? `, ${tokens.expired} expired` : ''}`);
+    else out.push(`mooring: tokens file ${tokens.path}: not there yet`);
+    if (server.metrics) out.push(`mooring: metrics on ${await server.metrics.ready}`); // OPS-1
+    process.stdout.write(`${out.join('\n')}\n`);
+    if (tokens.kind === 'missing' || (tokens.kind === 'loaded' && tokens.tokens - tokens.expired === 0)) {
+      const what = tokens.kind === 'missing' ? `the tokens file ${tokens.path} does not exist` : `the tokens file ${tokens.path} holds no ${tokens.tokens ? 'unexpired ' : ''}token`;
+      warn([
+        `${what}: every client will be refused with 4401 until you create tokens.`,
+        `${HOW_TO_CREATE(tokens.path)}`,
+        `(this server picks up new tokens without a restart; run both in the same directory or pass the same --tokens-file)`,
+      ]);
+    }
+    await stopped;
+    await server.shutdown(); // SHUT-2
     return 0;
-  }
-  let options: ServerOptions;
-  try {
-    options = parseServeArgs(argv);
-  } catch (err) {
-    process.stderr.write(`mooring serve: ${(err as Error).message}\n(see mooring serve --help)\n`);
-    return 2;
-  }
-  // The browser example: / → examples/browser/index.html, /debug → the debug page, /mooring-client.js → the client bundle.
-  let server: Awaited<ReturnType<typeof startServer>>;
-  try {
-    server = await startServer({ staticFiles: browserExampleFiles(), ...options });
-  } catch (err) {
-    process.stderr.write(`mooring serve: cannot start: ${(err as Error).message}\n`);
-    return 1;
-  }
-  process.stdout.write(`mooring: listening on ${server.url}\n`);
-  if (server.metrics) process.stdout.write(`mooring: metrics on ${await server.metrics.ready}\n`); // OPS-1
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
   });
-  await server.shutdown(); // SHUT-2
-  return 0;
 }

@@ -7,12 +7,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { clientCases, driverCommand, runClientSuite, selectClientCases, HARNESS_PARAMS, HARNESS_SETTINGS } from '../conformance/client/index.js';
 import { consoleReporter } from '../conformance/reporters/console.js';
 import { toJson } from '../conformance/reporters/json.js';
 import { toJunit } from '../conformance/reporters/junit.js';
 import { toHtml } from '../conformance/reporters/html.js';
+import { parseFlags, parsePositive, runCommand, UsageError } from './args.js';
 
 export const HELP = `Usage: mooring test-client [--cmd "<command>"] [options]
 
@@ -53,46 +53,34 @@ function write(file: string, text: string): void {
   writeFileSync(file, text);
 }
 
-const list = (v: string[] | undefined) => (v ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+const list = (v: readonly string[] | undefined) => (v ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-export async function run(argv: string[]): Promise<number> {
-  let v: Record<string, string | string[] | boolean | undefined>;
-  try {
-    ({ values: v } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: {
-        cmd: { type: 'string' }, browser: { type: 'boolean' },
-        select: { type: 'string', multiple: true }, exclude: { type: 'string', multiple: true },
-        'timeout-scale': { type: 'string' },
-        'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
-        strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`mooring test-client: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (v.help) {
+const OPTIONS = {
+  cmd: { type: 'string' }, browser: { type: 'boolean' },
+  select: { type: 'string', multiple: true }, exclude: { type: 'string', multiple: true },
+  'timeout-scale': { type: 'string' },
+  'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
+  strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand('mooring test-client', () => runTestClient(argv));
+}
+
+async function runTestClient(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(HELP);
     return 0;
   }
-  const select = list(v.select as string[] | undefined);
-  const exclude = list(v.exclude as string[] | undefined);
+  const { values: v } = parseFlags(argv, OPTIONS);
+  const select = list(v.select);
+  const exclude = list(v.exclude);
   if (v.list) {
     for (const c of selectClientCases(clientCases(), select, exclude)) process.stdout.write(`${c.id.padEnd(28)} ${c.rules.join(',').padEnd(22)} ${c.title}\n`);
     return 0;
   }
-  if (v.cmd && v.browser) {
-    process.stderr.write('mooring test-client: --cmd and --browser exclude each other\n');
-    return 2;
-  }
-  const scale = v['timeout-scale'] === undefined ? 1 : Number(v['timeout-scale']);
-  if (!(scale > 0)) {
-    process.stderr.write('mooring test-client: --timeout-scale must be a positive number\n');
-    return 2;
-  }
+  if (v.cmd && v.browser) throw new UsageError('--cmd and --browser exclude each other');
+  const scale = v['timeout-scale'] === undefined ? 1 : parsePositive(v['timeout-scale'], '--timeout-scale');
   const cmd = (v.cmd as string | undefined) ?? driverCommand(v.browser ? 'chromium' : 'node');
   const label = v.cmd ? (v.cmd as string) : v.browser ? 'reference client, browser bundle in headless Chromium' : 'reference client (Node)';
   const reporter = consoleReporter();

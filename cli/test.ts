@@ -6,7 +6,6 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { exitCodeOf, runSuite, selectCases, selectionProblem, type RunOptions } from '../conformance/runner.js';
 import { allCases } from '../conformance/cases/index.js';
 import { SetupError, checkUrl } from '../conformance/preflight.js';
@@ -16,6 +15,7 @@ import { toJunit } from '../conformance/reporters/junit.js';
 import { toHtml } from '../conformance/reporters/html.js';
 import { processServer, waitForPort } from '../conformance/server-control.js';
 import type { SuiteReport } from '../conformance/types.js';
+import { parseFlags, parseInteger, parsePositive, runCommand, UsageError } from './args.js';
 
 export const HELP = `Usage: mooring test [ws://host:port/path] [options]
 
@@ -106,82 +106,66 @@ function write(file: string, text: string): void {
   writeFileSync(file, text);
 }
 
-const list = (v: string[] | undefined) => (v ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+const list = (v: readonly string[] | undefined) => (v ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-export async function run(argv: string[]): Promise<number> {
-  let v: Record<string, string | string[] | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        token: { type: 'string' }, token2: { type: 'string' }, 'tokens-file': { type: 'string' }, 'server-cmd': { type: 'string' },
-        select: { type: 'string', multiple: true }, exclude: { type: 'string', multiple: true },
-        'expiring-token': { type: 'string' }, 'failing-action': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
-        'token-in-url-allowed': { type: 'boolean' }, 'timeout-scale': { type: 'string' },
-        'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
-        strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        sequential: { type: 'boolean' }, 'spec-url': { type: 'string' }, ca: { type: 'string' },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`mooring test: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (v.help) {
+const OPTIONS = {
+  token: { type: 'string' }, token2: { type: 'string' }, 'tokens-file': { type: 'string' }, 'server-cmd': { type: 'string' },
+  select: { type: 'string', multiple: true }, exclude: { type: 'string', multiple: true },
+  'expiring-token': { type: 'string' }, 'failing-action': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
+  'token-in-url-allowed': { type: 'boolean' }, 'timeout-scale': { type: 'string' },
+  'report-json': { type: 'string' }, 'report-junit': { type: 'string' }, 'report-html': { type: 'string' },
+  strict: { type: 'boolean' }, list: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  sequential: { type: 'boolean' }, 'spec-url': { type: 'string' }, ca: { type: 'string' },
+} as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand('mooring test', () => runTest(argv));
+}
+
+async function runTest(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(HELP);
     return 0;
   }
-  const select = list(v.select as string[] | undefined);
-  const exclude = list(v.exclude as string[] | undefined);
-  const usage = (msg: string) => {
-    process.stderr.write(`mooring test: ${msg}\n`);
-    return 2;
-  };
+  const { values: v, positionals } = parseFlags(argv, OPTIONS, 1);
+  const select = list(v.select);
+  const exclude = list(v.exclude);
   const badSelection = selectionProblem(allCases(), select, exclude);
-  if (badSelection) return usage(badSelection);
+  if (badSelection) throw new UsageError(badSelection);
   if (v.list) {
     for (const c of selectCases(allCases(), select, exclude)) process.stdout.write(`${c.id.padEnd(24)} ${c.rules.join(',').padEnd(22)} ${c.title}${c.needs?.length ? `  [needs ${c.needs.join(', ')}]` : ''}\n`);
     return 0;
   }
   const url = positionals[0];
-  if (positionals.length > 1) return usage(`one URL at most, got ${positionals.join(' ')}`);
   if (url) {
     try {
       checkUrl(url);
     } catch (e) {
-      if (e instanceof SetupError) return usage(e.message);
+      if (e instanceof SetupError) throw new UsageError(e.message);
       throw e;
     }
   }
-  const scale = v['timeout-scale'] === undefined ? 1 : Number(v['timeout-scale']);
-  if (!(scale > 0)) {
-    process.stderr.write('mooring test: --timeout-scale must be a positive number\n');
-    return 2;
+  const scale = v['timeout-scale'] === undefined ? 1 : parsePositive(v['timeout-scale'], '--timeout-scale');
+  const cap = v['max-connections-per-ip'] === undefined ? undefined : parseInteger(v['max-connections-per-ip'], '--max-connections-per-ip', 1);
+  if (!url && (v.token || v.token2 || v['server-cmd'])) {
+    throw new UsageError('--token, --token2 and --server-cmd need a URL (with no URL the suite tests the reference server it starts)');
   }
   let fileTokens: { token: string; label: string }[] = [];
   if (v['tokens-file']) {
     try {
-      fileTokens = readTokens(v['tokens-file'] as string);
-      if (!fileTokens.length) return usage(`--tokens-file ${v['tokens-file'] as string} holds no token`);
+      fileTokens = readTokens(v['tokens-file']);
     } catch (e) {
-      process.stderr.write(`mooring test: cannot read --tokens-file: ${(e as Error).message}\n`);
-      return 2;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`cannot read --tokens-file ${v['tokens-file']}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
     }
-  }
-  const cap = v['max-connections-per-ip'] === undefined ? undefined : Number(v['max-connections-per-ip']);
-  if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) {
-    process.stderr.write('mooring test: --max-connections-per-ip must be a positive integer\n');
-    return 2;
+    if (!fileTokens.length) throw new UsageError(`--tokens-file ${v['tokens-file']} holds no token`);
   }
   let ca: Buffer | undefined;
   if (v.ca !== undefined) {
     try {
       ca = readFileSync(v.ca as string);
     } catch (e) {
-      return usage(`cannot read --ca ${v.ca as string}: ${(e as Error).message}`);
+      throw new UsageError(`cannot read --ca ${v.ca as string}: ${(e as Error).message}`);
     }
   }
   const reporter = consoleReporter();
@@ -200,10 +184,6 @@ export async function run(argv: string[]): Promise<number> {
   };
   let report: SuiteReport;
   if (!url) {
-    if (v.token || v['server-cmd']) {
-      process.stderr.write('mooring test: --token and --server-cmd need a URL (with no URL the suite tests the reference server it starts)\n');
-      return 2;
-    }
     const { startEmbedded } = await import('../conformance/embedded.js');
     const wantsProcess = selectCases(allCases(), select, exclude).some((c) => c.needs?.includes('server-cmd'));
     const emb = await startEmbedded({ serverProcess: wantsProcess });
@@ -221,9 +201,9 @@ export async function run(argv: string[]): Promise<number> {
     ].filter((t): t is { token: string; label: string } => !!t.token);
     const rest = fileTokens.filter((t) => !given.some((g) => g.token === t.token));
     while (given.length < 2 && rest.length) given.push(rest.shift()!);
-    if (!given.length) return usage('a URL needs --token (and --token2 for the two-user cases), or --tokens-file');
+    if (!given.length) throw new UsageError('a URL needs --token (and --token2 for the two-user cases), or --tokens-file');
     const tokens = given.map((t) => t.token);
-    const cmd = v['server-cmd'] as string | undefined;
+    const cmd = v['server-cmd'];
     const control = cmd ? processServer({ command: cmd, url, tokens: [...tokens, ...rest.map((t) => t.token)] }) : undefined;
     if (control) {
       const u = new URL(url);

@@ -4,6 +4,8 @@
  *
  *   MOORING_TOKEN=<token> npx tsx examples/node-client.ts [ws://127.0.0.1:8080/ws] [channel]
  *
+ * Give it a token of its own user (`npx mooring token create --user bob`): with the default session
+ * policy (one session per user) a second connection of the browser example's user would replace it (4002).
  * An installed package imports the same class from 'mooring/client'.
  */
 import { MooringClient } from '../reference/client/index.js';
@@ -12,7 +14,7 @@ const url = process.argv[2] ?? process.env.MOORING_URL ?? 'ws://127.0.0.1:8080/w
 const channel = process.argv[3] ?? 'news';
 const token = process.env.MOORING_TOKEN;
 if (!token) {
-  process.stderr.write('set MOORING_TOKEN (create one with: npx tsx cli/mooring.ts token create --user alice)\n');
+  process.stderr.write('set MOORING_TOKEN (create one with: npx mooring token create --user bob; use a user the browser example does not use)\n');
   process.exit(2);
 }
 

@@ -70,7 +70,7 @@ describe('mooring test', () => {
     const { code, out } = await cli(['--list', '--select', 'SHUT']);
     expect(code).toBe(0);
     expect(out.trim().split('\n').map((l) => l.split(' ')[0])).toEqual(['shut.drain', 'shut.close-1012', 'shut.storm']);
-    expect(await cli(['ws://127.0.0.1:1/ws'])).toMatchObject({ code: 2, err: 'mooring test: a URL needs --token (and --token2 for the two-user cases), or --tokens-file\n' });
+    expect(await cli(['ws://127.0.0.1:1/ws'])).toMatchObject({ code: 2, err: 'mooring test: a URL needs --token (and --token2 for the two-user cases), or --tokens-file (mooring test --help)\n' });
     expect((await cli(['--bogus'])).code).toBe(2);
     // A typo in a selection runs nothing: a usage error, not a green run.
     const typo = await cli(['--select', 'NOPE']);
@@ -79,7 +79,7 @@ describe('mooring test', () => {
     expect(typo.out).toBe('');
     expect((await cli(['--list', '--exclude', 'AUTH-99'])).code).toBe(2);
     // No scheme: a usage error naming the URL meant, not a stack trace.
-    expect(await cli(['127.0.0.1:8080', '--token', 'x'])).toMatchObject({ code: 2, err: 'mooring test: "127.0.0.1:8080" is not a ws:// or wss:// URL: did you mean ws://127.0.0.1:8080/ws?\n', out: '' });
+    expect(await cli(['127.0.0.1:8080', '--token', 'x'])).toMatchObject({ code: 2, err: 'mooring test: "127.0.0.1:8080" is not a ws:// or wss:// URL: did you mean ws://127.0.0.1:8080/ws? (mooring test --help)\n', out: '' });
     const busy = await rawTarget();
     try {
       // --server-cmd starts the server itself: a port already taken is a usage error, not a run.

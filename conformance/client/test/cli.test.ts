@@ -10,16 +10,23 @@ import type { SuiteReport } from '../../types.js';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mooring-test-client-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(argv: string[]): Promise<{ code: number; out: string }> {
+/** Runs the command with stdout and stderr captured (nothing is printed). */
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
+  let err = '';
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
     out += String(s);
     return true;
   });
+  const spyErr = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
   try {
-    return { code: await run(argv), out };
+    return { code: await run(argv), out, err };
   } finally {
     spy.mockRestore();
+    spyErr.mockRestore();
   }
 }
 
@@ -35,9 +42,9 @@ describe('mooring test-client', () => {
   });
 
   it('rejects bad flags with exit code 2', async () => {
-    expect((await cli(['--nope'])).code).toBe(2);
-    expect((await cli(['--timeout-scale', '0'])).code).toBe(2);
-    expect((await cli(['--cmd', 'x', '--browser'])).code).toBe(2);
+    expect(await cli(['--nope'])).toMatchObject({ code: 2, out: '', err: 'mooring test-client: unknown option --nope (mooring test-client --help)\n' });
+    expect(await cli(['--timeout-scale', '0'])).toMatchObject({ code: 2, err: 'mooring test-client: --timeout-scale: expected a positive number, got "0" (mooring test-client --help)\n' });
+    expect(await cli(['--cmd', 'x', '--browser'])).toMatchObject({ code: 2, err: 'mooring test-client: --cmd and --browser exclude each other (mooring test-client --help)\n' });
   });
 
   it('ERR-6, REQ-5: with no --cmd grades the reference client and writes JSON, JUnit and HTML reports; a broken client exits 1', async () => {
