@@ -46,7 +46,8 @@ export async function measureCpu<T>(pids: Record<string, number>, body: () => Pr
     const a = before[k];
     const b = sampleProc(pid);
     cpuMs[k] = a && b ? b.cpuMs - a.cpuMs : NaN;
-    share[k] = wallMs > 0 ? cpuMs[k]! / wallMs : NaN;
+    // /proc counts in 10 ms ticks: a share over a shorter window says nothing.
+    share[k] = wallMs >= 200 ? cpuMs[k]! / wallMs : NaN;
   }
   return { result, wallMs, cpuMs, share };
 }

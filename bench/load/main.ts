@@ -17,7 +17,7 @@ function hdrSummary(h: ReturnType<typeof latencyHistogram>) {
   return { count: h.totalCount, p50: q(50), p99: q(99), p999: q(99.9), max: h.maxValue / 1000, mean: h.mean / 1000 };
 }
 
-let fan: { expected: number; got: number; h: ReturnType<typeof latencyHistogram>; first: Map<number, number>; last: Map<number, number>; done: () => void; wait: Promise<void> } | null = null;
+let fan: { expected: number; got: number; t0: number; tEnd: number; h: ReturnType<typeof latencyHistogram>; first: Map<number, number>; last: Map<number, number>; done: () => void; wait: Promise<void> } | null = null;
 
 serveRpc({
   open: async (a: { target: Target; tokens: string[]; channels?: string[][] | null; perConn?: string[]; spread?: boolean }) => {
@@ -95,11 +95,14 @@ serveRpc({
     const h = latencyHistogram();
     let resolve!: () => void;
     const wait = new Promise<void>((r) => (resolve = r));
-    fan = { expected: a.count * a.subscribers, got: 0, h, first: new Map(), last: new Map(), done: resolve, wait };
+    fan = { expected: a.count * a.subscribers, got: 0, t0: Infinity, tEnd: 0, h, first: new Map(), last: new Map(), done: resolve, wait };
     const f = fan;
     const onPush = (p: Push) => {
       const d = p.data as { n: number; t: number };
-      const lat = nowMs() - d.t;
+      const now = nowMs();
+      const lat = now - d.t;
+      if (d.t < f.t0) f.t0 = d.t;
+      f.tEnd = now;
       f.h.recordValue(Math.max(1, Math.round(lat * 1000)));
       if (!f.first.has(d.n)) f.first.set(d.n, lat);
       f.last.set(d.n, lat);
@@ -118,7 +121,7 @@ serveRpc({
       const v = [...m.values()].sort((x, y) => x - y);
       return v.length ? v[v.length >> 1]! : NaN;
     };
-    return { ...hdrSummary(f.h), expected: f.expected, delivered: f.got, firstMs: med(f.first), lastMs: med(f.last) };
+    return { ...hdrSummary(f.h), expected: f.expected, delivered: f.got, firstMs: med(f.first), lastMs: med(f.last), perSecond: (f.got * 1000) / Math.max(1e-3, f.tEnd - f.t0) };
   },
   /** Churn: `cycles` of connect, auth, subscribe, disconnect, `concurrency` at a time. */
   churn: async (a: { target: Target; tokens: string[]; cycles: number; concurrency: number }) => {

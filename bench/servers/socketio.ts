@@ -23,6 +23,7 @@ export async function start(o: HostStart): Promise<HostedServer> {
     httpCompression: false,
     serveClient: false,
     maxHttpBufferSize: params.maxPayloadBytes,
+    pingInterval: o.heartbeatIntervalMs ?? 25_000,
   });
   io.on('connection', (socket) => {
     let user: string | undefined;
@@ -44,7 +45,7 @@ export async function start(o: HostStart): Promise<HostedServer> {
   await new Promise<void>((r) => http.listen(o.port ?? 0, '127.0.0.1', r));
   return {
     port: (http.address() as AddressInfo).port,
-    limits: { transports: 'websocket', perMessageDeflate: false, pingInterval: 25_000 },
+    limits: { transports: 'websocket', perMessageDeflate: false, pingInterval: o.heartbeatIntervalMs ?? 25_000 },
     addTokens: (pairs) => {
       for (const [t, u] of pairs) tokens.set(t, u);
     },
