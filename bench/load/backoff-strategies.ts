@@ -43,7 +43,7 @@ export function nextDelay(strategy: Strategy, code: number, reason: string, st: 
   if (strategy === 'none') delay = d;
   else if (strategy === 'full') delay = random() * d;
   else {
-    st.prevMs = Math.min(cap, base + random() * (Math.max(base, st.prevMs * 3) - base));
+    st.prevMs = Math.min(cap, base + random() * (Math.max(base, st.prevMs || base) * 3 - base));
     delay = st.prevMs;
   }
   return Math.max(delay, hint ?? 0);

@@ -26,6 +26,8 @@ export interface BenchConn {
   onPush: ((p: Push) => void) | null;
   onClose: ((code: number, reason: string) => void) | null;
   close(): void;
+  /** A clean close (1000 / disconnect); resolves when the socket is closed. */
+  end(): Promise<void>;
 }
 
 /** 127.0.0.x source addresses so neither the per-IP cap nor one address's ephemeral ports limit N. */
@@ -94,6 +96,14 @@ class JsonConn implements BenchConn {
   close(): void {
     this.ws.terminate();
   }
+
+  end(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
+      this.ws.once('close', () => resolve());
+      this.ws.close(1000);
+    });
+  }
 }
 
 function connectJson(url: string, token: string, localAddress?: string): Promise<BenchConn> {
@@ -129,6 +139,9 @@ async function connectSio(url: string, token: string, localAddress?: string, rec
     subscribe: (channel, since) => new Promise((resolve) => socket.emit('subscribe', since ? { type: 'subscribe', channel, since } : { type: 'subscribe', channel }, resolve)),
     request: (payload) => new Promise((resolve) => socket.emit('request', { type: 'request', id: '1', action: 'echo', payload }, resolve)),
     close: () => socket.disconnect(),
+    end: async () => {
+      socket.disconnect();
+    },
   };
   socket.on('push', (p: Push) => conn.onPush?.(p));
   socket.on('disconnect', (reason: string) => conn.onClose?.(0, reason));

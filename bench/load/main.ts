@@ -131,10 +131,7 @@ serveRpc({
       while (next < a.cycles) {
         const i = next++;
         const [c] = await openMany(a.target, [a.tokens[i % a.tokens.length]!], { channels: () => ['churn', `c${i % 50}`], concurrency: 1 });
-        await new Promise<void>((r) => {
-          c!.onClose = () => r();
-          (c as unknown as { ws?: { close(): void } }).ws?.close() ?? (c!.close(), r());
-        });
+        await c!.end();
       }
     };
     await Promise.all(Array.from({ length: a.concurrency }, worker));

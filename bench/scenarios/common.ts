@@ -31,6 +31,8 @@ export interface ScenarioResult {
   markdown: string;
   json: Record<string, unknown>;
   svg?: string;
+  /** More plots by file name (without .svg). */
+  extraSvg?: Record<string, string>;
   /** Target ratios this scenario measures (id → measured, goal, met). */
   targets: TargetCheck[];
 }
@@ -60,7 +62,13 @@ export interface ServerProc {
 
 export async function startServerProc(kind: ServerKind, o: HostStart = {}, flags: string[] = []): Promise<ServerProc> {
   const child = spawnChild('servers/host', [kind], { core: SERVER_CORE, nodeFlags: ['--expose-gc', ...flags], name: `${kind} server` });
-  const r = await child.rpc.call<{ port: number; limits: Record<string, unknown> }>('start', o);
+  let r: { port: number; limits: Record<string, unknown> };
+  try {
+    r = await child.rpc.call('start', o);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
   const target: Target = kind === 'socketio'
     ? { kind: 'socketio', url: `http://127.0.0.1:${r.port}` }
     : { kind: kind === 'http' ? 'ws' : kind, url: `ws://127.0.0.1:${r.port}/ws` };

@@ -55,7 +55,7 @@ export async function start(o: HostStart): Promise<HostedServer> {
       io.to(channel).emit('push', { type: 'push', channel, data, position: { epoch, offset }, ts: Date.now() });
     },
     shutdown: async () => {
-      io.disconnectSockets(true);
+      // A restart, not a kick-out: io.disconnectSockets() would tell clients not to reconnect.
       await new Promise<void>((r) => io.close(() => r()));
     },
     connections: () => io.engine.clientsCount,
