@@ -9,6 +9,7 @@ Commands:
   test [URL]      run the conformance suite           (mooring test --help)
   fuzz [URL]      model-based fuzzing of a server     (mooring fuzz --help)
   test-client     grade a client program              (mooring test-client --help)
+  bench           load benchmarks vs ws and Socket.IO (mooring bench --help)
 `;
 
 const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   test: () => import('./test.js'),
   fuzz: () => import('./fuzz.js'),
   'test-client': () => import('./test-client.js'),
+  bench: () => import('./bench.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

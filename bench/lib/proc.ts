@@ -32,7 +32,7 @@ function scriptPath(rel: string): { file: string; loader: string[] } {
 
 /** Children run as in production: not under vitest's strict outbound validation. */
 function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env, NODE_ENV: 'production' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
   delete env.VITEST;
   delete env.VITEST_WORKER_ID;
   delete env.VITEST_POOL_ID;

@@ -1,7 +1,7 @@
 /**
  * Reconnect strategies compared in the storm. `spec` is the reference client core's own code
  * (planReconnect, RECON-1/RECON-4); the others are the textbook alternatives, with the same base
- * (1 s) and cap (30 s):
+ * (1 s unless the run scales it, e.g. the smoke test) and cap (30 s):
  * - none: d = min(cap, base·2^attempt), no randomness;
  * - full: uniform [0, d];
  * - decorrelated: min(cap, uniform [base, 3·previous]).
@@ -24,8 +24,7 @@ export interface BackoffState {
 const NOW_JITTER_MS = 500;
 
 /** The delay before the next attempt after a close (`code`, `reason`), or null to stop. Updates `st`. */
-export function nextDelay(strategy: Strategy, code: number, reason: string, st: BackoffState, random: () => number = Math.random): number | null {
-  const base = DEFAULT_BACKOFF.baseMs;
+export function nextDelay(strategy: Strategy, code: number, reason: string, st: BackoffState, random: () => number = Math.random, base: number = DEFAULT_BACKOFF.baseMs): number | null {
   const cap = DEFAULT_BACKOFF.capMs;
   const cls = closeClass(code);
   const hint = parseCloseReason(reason).retryAfterMs;

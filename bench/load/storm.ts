@@ -41,6 +41,7 @@ interface StormRun {
   onReady?: () => void;
   sockets: Array<{ close(): void }>;
   stopped: boolean;
+  baseMs: number;
 }
 
 let run: StormRun | null = null;
@@ -104,7 +105,7 @@ function connectJson(r: StormRun, c: Client): void {
   ws.on('close', (code, reason) => {
     c.subscribed = false;
     if (r.stopped) return;
-    const delay = nextDelay(r.strategy as Strategy, code, reason.toString(), c.bo);
+    const delay = nextDelay(r.strategy as Strategy, code, reason.toString(), c.bo, Math.random, r.baseMs);
     if (delay !== null) setTimeout(() => connectJson(r, c), delay);
   });
 }
@@ -112,7 +113,7 @@ function connectJson(r: StormRun, c: Client): void {
 let io: typeof import('socket.io-client') | undefined;
 
 function connectSio(r: StormRun, c: Client): void {
-  const socket = io!.io(r.target.url, { transports: ['websocket'], forceNew: true, localAddress: sourceAddress(c.i, r.spread), perMessageDeflate: false } as any);
+  const socket = io!.io(r.target.url, { transports: ['websocket'], forceNew: true, reconnectionDelay: r.baseMs, reconnectionDelayMax: 5 * r.baseMs, localAddress: sourceAddress(c.i, r.spread), perMessageDeflate: false } as any);
   r.sockets[c.i] = { close: () => socket.disconnect() };
   socket.io.on('reconnect_attempt', () => {
     if (r.t0 === null) return;
@@ -136,10 +137,10 @@ function connectSio(r: StormRun, c: Client): void {
 export function stormHandlers() {
   return {
     /** Connects every client and subscribes it; resolves when all are subscribed. */
-    stormStart: async (a: { target: Target; tokens: string[]; channel: string; strategy: Strategy | 'socketio'; spread: boolean }) => {
+    stormStart: async (a: { target: Target; tokens: string[]; channel: string; strategy: Strategy | 'socketio'; spread: boolean; baseMs: number }) => {
       if (a.strategy === 'socketio') io ??= await import('socket.io-client');
       const r: StormRun = {
-        target: a.target, channel: a.channel, strategy: a.strategy, spread: a.spread, t0: null, attemptTimes: [], ready: 0, sockets: [], stopped: false,
+        target: a.target, channel: a.channel, strategy: a.strategy, spread: a.spread, t0: null, attemptTimes: [], ready: 0, sockets: [], stopped: false, baseMs: a.baseMs,
         clients: a.tokens.map((token, i) => ({ i, token, lastN: -1, gapReported: false, subscribed: false, backAt: null, attempts: 0, lostReported: 0, lostSilent: 0, dup: 0, replayed: 0, unavailable: 0, bo: { attempt: 0, prevMs: 0 } })),
       };
       run = r;

@@ -22,6 +22,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const cycles = num(o, 'cycles', 20_000, 5_000, 100);
   const concurrency = num(o, 'concurrency', 50, 50, 5);
   const users = Math.min(cycles, 1_000);
+  const settleMs = num(o, 'settle', 1_500, 1_500, 300);
   const per: Record<string, any> = {};
   for (const k of KINDS) {
     const repeats = [];
@@ -30,11 +31,11 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
     try {
       const tokens = await makeTokens(server, users);
       await load.rpc.call('churn', { target: server.target, tokens, cycles: Math.min(cycles, 500), concurrency });
-      await sleep(1_500); // the server's close grace (1 s) runs out
+      await sleep(settleMs); // the server's close grace (1 s) runs out
       const base = { ...(await server.child.rpc.call('memory')), fds: fdCount(server.child.pid) };
       for (let r = 0; r < o.repeats; r++) {
         const m = await measureCpu({ server: server.child.pid, load: load.pid }, () => load.rpc.call('churn', { target: server.target, tokens, cycles, concurrency }));
-        await sleep(1_500);
+        await sleep(settleMs);
         const after = { ...(await server.child.rpc.call('memory')), fds: fdCount(server.child.pid) };
         repeats.push({
           cyclesPerSecond: (cycles * 1000) / m.wallMs,
@@ -58,7 +59,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
     const f = per[k.kind];
     return [k.label, fig(f.cyclesPerSecond), fig(f.serverUsPerCycle), fig(f.heapDeltaKiB), fig(f.rssDeltaKiB), String(f.timersDelta.max), String(f.fdsDelta.max), String(f.connectionsAfter.max), f.back.min === 1 ? 'yes' : 'NO'];
   });
-  const note = `${cycles} cycles (connect, auth, subscribe to 2 channels, clean close) ${concurrency} at a time over ${users} users, ${o.repeats} repeats; baseline after a ${Math.min(cycles, 500)}-cycle warm-up; measured 1.5 s after the last close, heap after 2× GC (slack ${HEAP_SLACK_BYTES / 1024} KiB). RSS is reported, not judged: the allocator keeps freed pages.\n`;
+  const note = `${cycles} cycles (connect, auth, subscribe to 2 channels, clean close) ${concurrency} at a time over ${users} users, ${o.repeats} repeats; baseline after a ${Math.min(cycles, 500)}-cycle warm-up; measured ${settleMs} ms after the last close, heap after 2× GC (slack ${HEAP_SLACK_BYTES / 1024} KiB). RSS is reported, not judged: the allocator keeps freed pages.\n`;
   return {
     scenario: 'churn',
     title: 'Churn',

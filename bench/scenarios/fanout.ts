@@ -6,7 +6,7 @@
  */
 import { LOAD_BOUND_SHARE, measureCpu } from '../lib/sample.js';
 import { summarize } from '../lib/stats.js';
-import { table, type Cell, type Progress } from '../lib/output.js';
+import { svgPlot, table, type Cell, type Progress } from '../lib/output.js';
 import { makeTokens, num, ratio, startLoad, startServerProc, stop, target, type RunOptions, type ScenarioResult, type ServerKind } from './common.js';
 import { fig, pct, x } from './format.js';
 
@@ -88,11 +88,17 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const note = `${pushes} pushes ${intervalMs} ms apart per repeat, ${o.repeats} repeats, after one warm-up push; mixed: ${mixedPushes} pushes round robin over the small channels, back to back.\n` +
     `Latency = receipt time − publish time (data.t, same machine clock); first/last = median over pushes of the earliest/latest receipt; deliveries/s = subscribers / last receipt.\n` +
     `At ${top} subscribers Mooring vs raw ws serialize-once: p99 ${x(p99Ratio)}, first receipt ${x(firstRatio)}.\n`;
+  const svg = svgPlot({
+    title: 'Fan-out: publish-to-delivery p99 by subscribers',
+    xLabel: 'subscribers on one channel', yLabel: 'p99 latency, ms',
+    series: SERVERS.map((sv) => ({ name: sv.label, points: sizes.map((size): [number, number] => [size, per[sv.id].sizes[size].p99.median]) })),
+  });
   return {
+    svg,
     scenario: 'fanout',
     title: 'Fan-out',
     text: table(headers, rows) + note,
-    markdown: table(headers, rows, true) + '\n' + note,
+    markdown: table(headers, rows, true) + '\n' + note + '\n![fan-out p99](results/fanout.svg)\n',
     json: { params: { sizes, pushes, intervalMs, mixedPushes, small, repeats: o.repeats }, servers: per, ratios: { p99Ratio, firstRatio } },
     targets: [
       target('fanout.p99', `fan-out at ${top}: p99 ≤ raw ws serialize-once`, p99Ratio, 'le', 1, top < 10_000 ? `measured at ${top}, not 10k` : undefined),

@@ -10,7 +10,8 @@ import { fig, pct, x } from './format.js';
 
 export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioResult> {
   const connections = num(o, 'connections', 100, 100, 10);
-  const durationMs = num(o, 'duration', 10_000, 3_000, 1_000);
+  const durationMs = num(o, 'duration', 10_000, 3_000, 400);
+  const warmMs = Math.min(1_000, durationMs / 2);
   const subscribers = num(o, 'subscribers', 1_000, 1_000, 20);
   const cases = [
     { id: 'mooring', label: 'Mooring POST /heartbeat', kind: 'mooring' as const, fanout: false },
@@ -35,7 +36,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
           while (pushing) await server.child.rpc.call('burst', { channels: ['fan'], count: 10, intervalMs: 20 });
         })();
       }
-      await load.rpc.call('autocannon', { ...ac, durationMs: Math.min(1_000, durationMs) }); // warm-up
+      await load.rpc.call('autocannon', { ...ac, durationMs: warmMs }); // warm-up
       const repeats = [];
       for (let r = 0; r < o.repeats; r++) {
         const m = await measureCpu({ server: server.child.pid, load: load.pid }, () => load.rpc.call('autocannon', { ...ac, durationMs }));
@@ -58,7 +59,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const hbRatio = ratio(per.mooring.rps.median, per.http.rps.median);
   const cpuRatio = ratio(per.mooring.serverUsPerReq.median, per.http.serverUsPerReq.median);
   const bound = cases.filter((c) => per[c.id].loadShare.median >= LOAD_BOUND_SHARE).map((c) => c.id);
-  const note = `autocannon, ${connections} connections, ${durationMs} ms × ${o.repeats} repeats after a 1 s warm-up; req/s counts every response.\n` +
+  const note = `autocannon, ${connections} connections, ${durationMs} ms × ${o.repeats} repeats after a ${warmMs} ms warm-up; req/s counts every response.\n` +
     `Mooring /heartbeat vs bare node:http: req/s ${x(hbRatio)}, server CPU/request ${x(cpuRatio)}.\n` +
     (bound.length ? `The load generator (autocannon) was the bottleneck for ${bound.join(', ')}: compare server µs/req.\n` : '');
   return {

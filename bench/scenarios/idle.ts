@@ -18,7 +18,7 @@ const KINDS = [
 export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioResult> {
   const conns = num(o, 'connections', 10_000, 5_000, 50);
   const hbMs = num(o, 'heartbeat', 5_000, 5_000, 1_000);
-  const idleMs = num(o, 'idle', 10_000, 5_500, 1_100);
+  const idleMs = num(o, 'idle', 10_000, 5_500, 400);
   const per: Record<string, any> = {};
   for (const k of KINDS) {
     const repeats = [];
@@ -30,10 +30,10 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
         // Warm-up: a first batch connects and leaves, so code and lazily built state are in the baseline.
         await load.rpc.call('open', { target: server.target, tokens: tokens.slice(0, Math.min(200, conns)), perConn: ['news', 'chat'], spread: true });
         await load.rpc.call('closeAll');
-        await sleep(300);
+        await sleep(o.tiny ? 50 : 300);
         const before = await server.child.rpc.call('memory');
         await load.rpc.call('open', { target: server.target, tokens, perConn: ['news', 'chat'], spread: true });
-        await sleep(500);
+        await sleep(o.tiny ? 100 : 500);
         const after = await server.child.rpc.call('memory');
         const m = await measureCpu({ server: server.child.pid }, () => sleep(idleMs));
         repeats.push({

@@ -16,6 +16,7 @@ import { redisAvailable, startRedis, type RedisProc } from '../lib/redis.js';
 import { STRATEGIES, type Strategy } from '../load/backoff-strategies.js';
 import { num, ratio, sleep, startLoad, startServerProc, stop, target, type RunOptions, type ScenarioResult, type ServerProc } from './common.js';
 import { n, x } from './format.js';
+import { DEFAULT_BACKOFF } from '../../schemas/v1/defaults.js';
 
 type Signal = 'SIGTERM' | 'SIGKILL';
 const BIN_MS = 100;
@@ -28,7 +29,7 @@ async function serverWithTokens(kind: 'mooring' | 'socketio', port: number, brok
   return s;
 }
 
-async function once(o: RunOptions, spec: RunSpec, clients: number, spreadMs: number, timeoutMs: number, progress?: Progress) {
+async function once(o: RunOptions, spec: RunSpec, clients: number, spreadMs: number, timeoutMs: number, baseMs: number, progress?: Progress) {
   const kind = spec.strategy === 'socketio' ? 'socketio' : 'mooring';
   const pairs: Array<[string, string]> = Array.from({ length: clients }, (_, i) => [randomBytes(18).toString('base64url'), `storm${i}`]);
   let server = await serverWithTokens(kind, 0, spec.broker, spreadMs, pairs, o.serverFlags);
@@ -39,10 +40,10 @@ async function once(o: RunOptions, spec: RunSpec, clients: number, spreadMs: num
     if (ev.event === 'published' && ev.n > lastN) lastN = ev.n;
   };
   try {
-    await load.rpc.call('stormStart', { target: server.target, tokens: pairs.map((p) => p[0]), channel: 'storm', strategy: spec.strategy, spread: true });
+    await load.rpc.call('stormStart', { target: server.target, tokens: pairs.map((p) => p[0]), channel: 'storm', strategy: spec.strategy, spread: true, baseMs });
     server.child.rpc.onEvent(onPub);
     await server.child.rpc.call('stream', { channel: 'storm', from: 0, intervalMs: 50 });
-    await sleep(1_000);
+    await sleep(o.tiny ? 300 : 1_000);
     await load.rpc.call('stormMark');
     const t0 = performance.now();
     server.child.proc.kill(spec.signal);
@@ -68,7 +69,7 @@ async function once(o: RunOptions, spec: RunSpec, clients: number, spreadMs: num
       if (back === clients) break;
     }
     const last = sampleProc(server.child.pid);
-    await sleep(1_000); // the stream runs on after everyone is back
+    await sleep(o.tiny ? 300 : 1_000); // the stream runs on after everyone is back
     await server.child.rpc.call('streamStop');
     await sleep(300);
     const rep = await load.rpc.call<any>('stormReport', { lastN });
@@ -107,13 +108,18 @@ async function once(o: RunOptions, spec: RunSpec, clients: number, spreadMs: num
 
 export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioResult> {
   const clients = num(o, 'clients', 10_000, 2_000, 40);
-  const spreadMs = num(o, 'spread', 5_000, 5_000, 500);
+  const spreadMs = num(o, 'spread', 5_000, 5_000, 300);
+  // The first backoff bound (RECON-1; Socket.IO's reconnectionDelay, its max 5×): 1 s as shipped, shorter only for the smoke run.
+  const baseMs = num(o, 'base', DEFAULT_BACKOFF.baseMs, DEFAULT_BACKOFF.baseMs, 200);
   const timeoutMs = num(o, 'timeout', 60_000, 30_000, 10_000);
-  const signals: Signal[] = ['SIGTERM', 'SIGKILL'];
+  const signals = (o.params.signals ?? 'SIGTERM,SIGKILL').split(',') as Signal[];
+  const strategies = (o.params.strategies ?? [...STRATEGIES, 'socketio'].join(',')).split(',') as Array<Strategy | 'socketio'>;
+  for (const s of signals) if (s !== 'SIGTERM' && s !== 'SIGKILL') throw new Error(`--set signals: SIGTERM and/or SIGKILL, not ${s}`);
+  for (const s of strategies) if (!(STRATEGIES as string[]).includes(s) && s !== 'socketio') throw new Error(`--set strategies: ${STRATEGIES.join(', ')}, socketio; not ${s}`);
   const specs: RunSpec[] = [];
-  for (const signal of signals) for (const strategy of [...STRATEGIES, 'socketio' as const]) specs.push({ strategy, signal, broker: 'memory' });
+  for (const signal of signals) for (const strategy of strategies) specs.push({ strategy, signal, broker: 'memory' });
   const runs: any[] = [];
-  for (const s of specs) runs.push(await once(o, s, clients, spreadMs, timeoutMs, progress));
+  for (const s of specs) runs.push(await once(o, s, clients, spreadMs, timeoutMs, baseMs, progress));
 
   // History that survives the restart: the Redis broker, when redis-server is here and the server has it.
   let redis: RedisProc | undefined;
@@ -123,7 +129,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   else {
     try {
       redis = await startRedis(bin);
-      for (const signal of signals) runs.push(await once(o, { strategy: 'spec', signal, broker: redis.url }, clients, spreadMs, timeoutMs, progress));
+      for (const signal of signals) runs.push(await once(o, { strategy: 'spec', signal, broker: redis.url }, clients, spreadMs, timeoutMs, baseMs, progress));
     } catch (err) {
       redisNote = `history-survives run not made: ${(err as Error).message.split('\n')[0]}`;
     } finally {
@@ -146,7 +152,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const redisRuns = runs.filter((r) => r.broker !== 'memory');
   const redisLost = redisRuns.length ? redisRuns.reduce((s, r) => s + r.lostReported + r.lostSilent, 0) : NaN;
   const lastBack = find('SIGTERM', 'spec')?.t100 ?? NaN;
-  const note = `${clients} clients over 127.0.x.y source addresses, a numbered push every 50 ms on one channel; shutdown retry hints spread over ${spreadMs} ms; the server is started again on the same port as soon as the old one has exited.\n` +
+  const note = `${clients} clients over 127.0.x.y source addresses, a numbered push every 50 ms on one channel; shutdown retry hints spread over ${spreadMs} ms; backoff base ${baseMs} ms (Socket.IO reconnectionDelay ${baseMs}, max ${5 * baseMs}); the server is started again on the same port as soon as the old one has exited.\n` +
     `Lost (gap reported): pushes missed where the server said resume "unavailable" (the in-memory history died with the process). Lost silently must be 0 for Mooring; Socket.IO has no resume nor gap signal, so all its misses are silent.\n` +
     `Peak attempts/s after SIGKILL, no jitter vs spec jitter: ${x(peakRatio)} lower with the spec's jitter.\n` + (redisNote ? `${redisNote}\n` : '');
   return {
@@ -154,9 +160,8 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
     title: 'Reconnect storm',
     text: table(headers, rows) + note,
     markdown: table(headers, rows, true) + '\n' + note + `\n![attempts after SIGTERM](results/storm-SIGTERM.svg)\n![attempts after SIGKILL](results/storm-SIGKILL.svg)\n`,
-    json: { params: { clients, spreadMs, timeoutMs }, runs, ratios: { peakRatio } },
-    svg: svg[0],
-    extraSvg: { 'storm-SIGTERM': svg[0]!, 'storm-SIGKILL': svg[1]! },
+    json: { params: { clients, spreadMs, timeoutMs, baseMs }, runs, ratios: { peakRatio } },
+    extraSvg: Object.fromEntries(signals.map((sig, i) => [`storm-${sig}`, svg[i]!])),
     targets: [
       target('storm.back', 'storm: 100 % back and re-subscribed (Mooring, every strategy and signal)', allBack ? 1 : 0, 'ge', 1),
       target('storm.silent', 'storm: no push lost without a gap report (Mooring)', silent, 'le', 0),
