@@ -33,7 +33,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
         await load.rpc.call('open', { target: server.target, tokens: subTokens, perConn: ['fan'], spread: true });
         pushing = true;
         pushes = (async () => {
-          while (pushing) await server.child.rpc.call('burst', { channels: ['fan'], count: 10, intervalMs: 20 });
+          while (pushing) await server.child.rpc.call('burst', { channels: ['fan'], count: 10, intervalMs: 50 });
         })();
       }
       await load.rpc.call('autocannon', { ...ac, durationMs: warmMs }); // warm-up
@@ -59,7 +59,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const hbRatio = ratio(per.mooring.rps.median, per.http.rps.median);
   const cpuRatio = ratio(per.mooring.serverUsPerReq.median, per.http.serverUsPerReq.median);
   const bound = cases.filter((c) => per[c.id].loadShare.median >= LOAD_BOUND_SHARE).map((c) => c.id);
-  const note = `autocannon, ${connections} connections, ${durationMs} ms × ${o.repeats} repeats after a ${warmMs} ms warm-up; req/s counts every response.\n` +
+  const note = `autocannon, ${connections} connections, ${durationMs} ms × ${o.repeats} repeats after a ${warmMs} ms warm-up; req/s counts every response; during fan-out the server pushes 20 times a second to ${subscribers} subscribers (${20 * subscribers} deliveries/s) held by the load process.\n` +
     `Mooring /heartbeat vs bare node:http: req/s ${x(hbRatio)}, server CPU/request ${x(cpuRatio)}.\n` +
     (bound.length ? `The load generator (autocannon) was the bottleneck for ${bound.join(', ')}: compare server µs/req.\n` : '');
   return {

@@ -57,7 +57,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const rssWs = ratio(g('mooring', 'rssPerConnKiB'), g('ws', 'rssPerConnKiB'));
   const rssSio = ratio(g('mooring', 'rssPerConnKiB'), g('socketio', 'rssPerConnKiB'));
   const heapSio = ratio(g('mooring', 'heapPerConnKiB'), g('socketio', 'heapPerConnKiB'));
-  const note = `${conns} connections × 2 subscriptions, heartbeat every ${hbMs} ms, memory after 2× GC minus a baseline before the first connection; idle CPU over ${idleMs} ms; ${o.repeats} repeats (fresh processes each).\n` +
+  const note = `${conns} connections × 2 subscriptions, heartbeat every ${hbMs} ms, memory after 2× GC minus a baseline taken after a warm-up batch connected and left; idle CPU over ${idleMs} ms; ${o.repeats} repeats (fresh processes each).\n` +
     `Mooring vs raw ws: heap/conn ${x(heapWs)}, RSS/conn ${x(rssWs)}; vs Socket.IO: RSS ${x(rssSio)}, heap ${x(heapSio)}.\n`;
   return {
     scenario: 'idle',
