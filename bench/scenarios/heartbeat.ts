@@ -10,8 +10,8 @@ import { fig, pct, x } from './format.js';
 
 export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioResult> {
   const connections = num(o, 'connections', 100, 100, 10);
-  const durationMs = num(o, 'duration', 10_000, 3_000, 400);
-  const warmMs = Math.min(1_000, durationMs / 2);
+  const durationMs = num(o, 'duration', 10_000, 3_000, 300);
+  const warmMs = o.tiny ? 0 : Math.min(1_000, durationMs / 2);
   const subscribers = num(o, 'subscribers', 1_000, 1_000, 20);
   const cases = [
     { id: 'mooring', label: 'Mooring POST /heartbeat', kind: 'mooring' as const, fanout: false },
@@ -36,7 +36,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
           while (pushing) await server.child.rpc.call('burst', { channels: ['fan'], count: 10, intervalMs: 50 });
         })();
       }
-      await load.rpc.call('autocannon', { ...ac, durationMs: warmMs }); // warm-up
+      if (warmMs > 0) await load.rpc.call('autocannon', { ...ac, durationMs: warmMs }); // warm-up
       const repeats = [];
       for (let r = 0; r < o.repeats; r++) {
         const m = await measureCpu({ server: server.child.pid, load: load.pid }, () => load.rpc.call('autocannon', { ...ac, durationMs }));
