@@ -61,7 +61,9 @@ export interface ServerProc {
 }
 
 export async function startServerProc(kind: ServerKind, o: HostStart = {}, flags: string[] = []): Promise<ServerProc> {
-  const child = spawnChild('servers/host', [kind], { core: SERVER_CORE, nodeFlags: ['--expose-gc', ...flags], name: `${kind} server` });
+  // Profiles named for the server under test, so before/after files are easy to pair.
+  const prof = flags.includes('--cpu-prof') ? [`--cpu-prof-name=${kind}${o.fanout ? `-${o.fanout}` : ''}-${Date.now()}.cpuprofile`] : [];
+  const child = spawnChild('servers/host', [kind], { core: SERVER_CORE, nodeFlags: ['--expose-gc', ...flags, ...prof], name: `${kind} server` });
   let r: { port: number; limits: Record<string, unknown> };
   try {
     r = await child.rpc.call('start', o);
