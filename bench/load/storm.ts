@@ -22,6 +22,8 @@ interface Client {
   attempts: number;
   lostReported: number;
   lostSilent: number;
+  /** Pushes published after this client left and before the run ended, for a client that never came back. */
+  lostNotBack: number;
   dup: number;
   replayed: number;
   unavailable: number;
@@ -76,7 +78,8 @@ function connectJson(r: StormRun, c: Client): void {
     c.attempts++;
     r.attemptTimes.push(nowMs() - r.t0);
   }
-  const ws = new WebSocket(r.target.url, 'mooring.v1', { perMessageDeflate: false, localAddress: sourceAddress(c.i, r.spread) });
+  // A handshake that hangs (a SYN dropped by a full accept queue) fails after 10 s and counts as a failed attempt.
+  const ws = new WebSocket(r.target.url, 'mooring.v1', { perMessageDeflate: false, localAddress: sourceAddress(c.i, r.spread), handshakeTimeout: 10_000 });
   r.sockets[c.i] = ws;
   ws.on('error', () => {});
   ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token: c.token })));
@@ -141,7 +144,7 @@ export function stormHandlers() {
       if (a.strategy === 'socketio') io ??= await import('socket.io-client');
       const r: StormRun = {
         target: a.target, channel: a.channel, strategy: a.strategy, spread: a.spread, t0: null, attemptTimes: [], ready: 0, sockets: [], stopped: false, baseMs: a.baseMs,
-        clients: a.tokens.map((token, i) => ({ i, token, lastN: -1, gapReported: false, subscribed: false, backAt: null, attempts: 0, lostReported: 0, lostSilent: 0, dup: 0, replayed: 0, unavailable: 0, bo: { attempt: 0, prevMs: 0 } })),
+        clients: a.tokens.map((token, i) => ({ i, token, lastN: -1, gapReported: false, subscribed: false, backAt: null, attempts: 0, lostReported: 0, lostSilent: 0, lostNotBack: 0, dup: 0, replayed: 0, unavailable: 0, bo: { attempt: 0, prevMs: 0 } })),
       };
       run = r;
       const t = performance.now();
@@ -169,7 +172,8 @@ export function stormHandlers() {
       for (const c of r.clients) {
         if (c.lastN < a.lastN) {
           const missed = a.lastN - c.lastN;
-          if (c.gapReported) c.lostReported += missed;
+          if (!c.subscribed) c.lostNotBack += missed;
+          else if (c.gapReported) c.lostReported += missed;
           else c.lostSilent += missed;
           c.lastN = a.lastN;
         }
@@ -186,6 +190,7 @@ export function stormHandlers() {
         attempts: sum((c) => c.attempts),
         lostReported: sum((c) => c.lostReported),
         lostSilent: sum((c) => c.lostSilent),
+        lostNotBack: sum((c) => c.lostNotBack),
         duplicates: sum((c) => c.dup),
         replayed: sum((c) => c.replayed),
         resumeUnavailable: sum((c) => c.unavailable),
