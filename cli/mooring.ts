@@ -9,10 +9,11 @@ const HELP = `Usage: mooring <command> [options]
 
 Commands:
   serve           run the reference server            (mooring serve --help)
-  token create    create a bearer token for a user    (mooring token --help)
+  token           create, list, revoke, rotate tokens (mooring token --help)
   test [URL]      run the conformance suite           (mooring test --help)
   fuzz [URL]      model-based fuzzing of a server     (mooring fuzz --help)
   test-client     grade a client program              (mooring test-client --help)
+  bench           load benchmarks vs ws and Socket.IO (mooring bench --help)
 
 Options:
   -v, --version   print the package version and the spec revision
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   test: () => import('./test.js'),
   fuzz: () => import('./fuzz.js'),
   'test-client': () => import('./test-client.js'),
+  bench: () => import('./bench.js'),
 };
 
 /** `mooring 0.1.0 (protocol mooring.v1, spec revision 1.2)`: from the package.json and spec/rules.json shipped with it. */
