@@ -4,12 +4,11 @@
  * prints a token or a whole hash. A running `mooring serve` on the same file sees every change within a
  * second: new tokens work, revoked ones stop working and their live sessions close with 4401.
  */
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { SERVER_DEFAULTS } from '../reference/server/options.js';
 import { FileTokenStore } from '../reference/server/tokens-file.js';
 import type { TokenInfo } from '../reference/server/token-store.js';
-import { parseDuration, parseInteger, UsageError } from './args.js';
+import { didYouMean, parseDuration, parseFlags, parseInteger, runCommand, usageError, UsageError } from './args.js';
 
 export const HELP = `Usage: mooring token <create|list|revoke|rotate> [options]
 
@@ -53,11 +52,6 @@ const ALLOWED: Record<Sub, string[]> = {
   rotate: ['user', 'ttl', 'overlap', 'tokens-file'],
 };
 
-function usage(message: string): number {
-  process.stderr.write(`mooring token: ${message} (mooring token --help)\n`);
-  return 2;
-}
-
 const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 
 function table(rows: TokenInfo[], now: number): string {
@@ -70,51 +64,42 @@ function table(rows: TokenInfo[], now: number): string {
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || rest.includes('--help') || rest.includes('-h')) {
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(HELP);
-    return sub === undefined ? 2 : 0;
+    return 0;
   }
-  if (!(SUBCOMMANDS as readonly string[]).includes(sub)) return usage(`unknown subcommand "${sub}"; expected create, list, revoke or rotate`);
+  if (sub === undefined) return usageError('mooring token', `a subcommand is needed: ${SUBCOMMANDS.join(', ')}`);
+  if (!(SUBCOMMANDS as readonly string[]).includes(sub)) return usageError('mooring token', `unknown subcommand "${sub}"${didYouMean(sub, SUBCOMMANDS)}`);
   const cmd = sub as Sub;
-  let v: Record<string, string | boolean | undefined>;
-  try {
-    v = parseArgs({
-      args: rest,
-      strict: true,
-      options: {
-        user: { type: 'string' }, id: { type: 'string' }, ttl: { type: 'string' }, count: { type: 'string' }, overlap: { type: 'string' },
-        json: { type: 'boolean' }, 'tokens-file': { type: 'string' },
-      },
-    }).values;
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    const m = /'(-[^']*)'/.exec(e.message);
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return usage(`unknown option ${m?.[1] ?? ''}`.trim());
-    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return usage(`${m?.[1] ?? 'an option'} needs a value`);
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return usage(`unexpected argument ${m?.[1] ?? ''}`.trim());
-    return usage(e.message);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
   }
-  const given = Object.keys(v).filter((k) => v[k] !== undefined);
-  const stray = given.find((k) => !ALLOWED[cmd].includes(k));
-  if (stray !== undefined) return usage(`${cmd} takes no --${stray}`);
-  const file = (v['tokens-file'] as string | undefined) ?? SERVER_DEFAULTS.tokensFile;
-  const store = new FileTokenStore(file);
-  try {
-    switch (cmd) {
-      case 'create': return await create(store, v);
-      case 'list': return await list(store, v);
-      case 'revoke': return await revoke(store, v);
-      case 'rotate': return await rotate(store, v);
+  const command = `mooring token ${cmd}`;
+  return runCommand(command, async () => {
+    const options = Object.fromEntries(ALLOWED[cmd].map((k) => [k, { type: k === 'json' ? 'boolean' : 'string' }])) as Record<string, { type: 'string' | 'boolean' }>;
+    const v = parseFlags(rest, options).values as Record<string, string | boolean | undefined>;
+    const file = (v['tokens-file'] as string | undefined) ?? SERVER_DEFAULTS.tokensFile;
+    const store = new FileTokenStore(file);
+    try {
+      switch (cmd) {
+        case 'create': return await create(store, v);
+        case 'list': return await list(store, v);
+        case 'revoke': return await revoke(store, v);
+        case 'rotate': return await rotate(store, v);
+      }
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      if (err instanceof RangeError) throw new UsageError(err.message);
+      // A damaged or unreadable file, a lock held too long: one line naming the file; no stack trace (exit 2: setup).
+      const message = (err as Error).message.split('\n')[0]!;
+      const code = (err as NodeJS.ErrnoException).code;
+      process.stderr.write(`${command}: cannot update the tokens file ${resolve(file)}: ${code ? `${code} ` : ''}${message}\n`);
+      return 2;
+    } finally {
+      await store.close();
     }
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof RangeError) return usage(err.message);
-    // A damaged or unreadable file, a lock held too long: the message says which file; no stack trace.
-    const message = (err as Error).message;
-    process.stderr.write(`mooring token ${cmd}: ${message.includes(resolve(file)) ? message : `${message} (tokens file ${resolve(file)})`}\n`);
-    return 1;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 function ttlOf(v: Record<string, unknown>): number | null {
@@ -127,7 +112,7 @@ function expiryText(ttlMs: number | null): string {
 
 async function create(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
   const user = v.user as string | undefined;
-  if (!user) throw new UsageError('create needs --user NAME');
+  if (!user) throw new UsageError('--user NAME is required');
   const ttlMs = ttlOf(v);
   const count = v.count === undefined ? undefined : parseInteger(v.count as string, '--count', 1);
   const users = count === undefined ? [user] : Array.from({ length: count }, (_, i) => `${user}-${i + 1}`);
@@ -146,7 +131,7 @@ async function list(store: FileTokenStore, v: Record<string, unknown>): Promise<
 }
 
 async function revoke(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
-  if ((v.id === undefined) === (v.user === undefined)) throw new UsageError('revoke needs --id ID or --user NAME (one of them)');
+  if ((v.id === undefined) === (v.user === undefined)) throw new UsageError('needs --id ID or --user NAME (one of them)');
   const ids = await store.revoke(v.id !== undefined ? { id: v.id as string } : { userId: v.user as string });
   if (!ids.length) {
     process.stderr.write(`mooring token: no token matches ${v.id !== undefined ? `id ${String(v.id)}` : `user ${String(v.user)}`} in ${resolve(store.path)}\n`);
@@ -159,7 +144,7 @@ async function revoke(store: FileTokenStore, v: Record<string, unknown>): Promis
 
 async function rotate(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
   const user = v.user as string | undefined;
-  if (!user) throw new UsageError('rotate needs --user NAME');
+  if (!user) throw new UsageError('--user NAME is required');
   const ttlMs = ttlOf(v);
   const overlapMs = v.overlap === undefined ? undefined : parseDuration(v.overlap as string, '--overlap');
   const before = await store.list({ userId: user });

@@ -32,7 +32,7 @@ const USAGE: [args: string[], stderr: string][] = [
   [['serve', '--heartbeat-interval', 'soon'], 'mooring serve: --heartbeat-interval: expected a duration like 250ms, 45s, 30m, 12h or 90d, got "soon" (mooring serve --help)'],
   [['serve', '--quiet=yes'], 'mooring serve: --quiet takes no value (mooring serve --help)'],
   [['serve', 'extra'], 'mooring serve: unexpected argument "extra": this command takes only options (mooring serve --help)'],
-  [['token'], 'mooring token: a subcommand is needed: create (mooring token --help)'],
+  [['token'], 'mooring token: a subcommand is needed: create, list, revoke, rotate (mooring token --help)'],
   [['token', 'crate'], 'mooring token: unknown subcommand "crate"; did you mean create? (mooring token --help)'],
   [['token', 'create', '--usr', 'alice'], 'mooring token create: unknown option --usr; did you mean --user? (mooring token create --help)'],
   [['token', 'create'], 'mooring token create: --user NAME is required (mooring token create --help)'],

@@ -203,10 +203,10 @@ describe('token lifecycle', () => {
     expect(table.stdout).toContain(`${hashToken(token).slice(0, 8)}…`);
     expect(table.stdout + table.stderr).not.toContain(token);
     for (const [args, message] of [
-      [['token', 'list', '--tokne', 'x'], 'mooring token: unknown option --tokne (mooring token --help)\n'],
-      [['token', 'revoke', '--tokens-file', file], 'mooring token: revoke needs --id ID or --user NAME (one of them) (mooring token --help)\n'],
-      [['token', 'rotate', '--user', 'x', '--json'], 'mooring token: rotate takes no --json (mooring token --help)\n'],
-      [['token', 'delete'], 'mooring token: unknown subcommand "delete"; expected create, list, revoke or rotate (mooring token --help)\n'],
+      [['token', 'list', '--tokne', 'x'], 'mooring token list: unknown option --tokne (mooring token list --help)\n'],
+      [['token', 'revoke', '--tokens-file', file], 'mooring token revoke: needs --id ID or --user NAME (one of them) (mooring token revoke --help)\n'],
+      [['token', 'rotate', '--user', 'x', '--json'], 'mooring token rotate: unknown option --json (mooring token rotate --help)\n'],
+      [['token', 'delete'], 'mooring token: unknown subcommand "delete" (mooring token --help)\n'],
     ] as const) {
       const r = await mooring([...args]);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: message });
