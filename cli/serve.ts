@@ -44,6 +44,8 @@ Options (default in brackets):
                                 on this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS;
                                 spec: Multi-node deployments) [none: one process, in memory]
   --redis-prefix PREFIX         prefix of every Redis key; the nodes of one deployment share it [mooring:]
+  --redis-tokens                the token store is in Redis too (mooring token --redis URL manages it),
+                                so a revocation reaches every node (NODE-15) [tokens file]
   --session-policy single|multiple  single: a new session closes the user's older one [${d.sessionPolicy}]
   --max-connections-per-ip N    WebSocket connections per client IP, beyond gets HTTP 429 [${d.maxConnectionsPerIp}]
   --allow-origin ORIGIN         allow this exact Origin (repeatable) [none; same origin always allowed]
@@ -79,7 +81,7 @@ const OPTIONS = {
   'history-bytes': { type: 'string' }, 'max-history-bytes': { type: 'string' }, 'restore-allowance': { type: 'string' },
   'max-depth': { type: 'string' }, 'pre-auth-frames': { type: 'string' }, 'pre-auth-bytes': { type: 'string' },
   'max-fragments': { type: 'string' }, 'headers-timeout': { type: 'string' },
-  'session-policy': { type: 'string' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'max-connections-per-ip': { type: 'string' },
+  'session-policy': { type: 'string' }, redis: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'redis-tokens': { type: 'boolean' }, 'max-connections-per-ip': { type: 'string' },
   'allow-origin': { type: 'string', multiple: true }, 'no-same-origin': { type: 'boolean' },
   'allow-token-in-url': { type: 'boolean' }, 'token-warning': { type: 'string' }, 'shutdown-spread': { type: 'string' },
   'trust-proxy': { type: 'string', multiple: true }, 'forwarded-header': { type: 'string' },
@@ -118,8 +120,9 @@ export function parseServeArgs(argv: string[]): ServerOptions {
   const redis = v.redis;
   if (redis !== undefined && !/^rediss?:\/\/./.test(redis)) throw new UsageError('--redis: a redis:// or rediss:// URL');
   if (v['redis-prefix'] !== undefined && redis === undefined) throw new UsageError('--redis-prefix needs --redis');
+  if (v['redis-tokens'] && redis === undefined) throw new UsageError('--redis-tokens needs --redis');
   return {
-    redis: redis === undefined ? undefined : { url: redis, ...(v['redis-prefix'] !== undefined ? { keyPrefix: v['redis-prefix'] } : {}) },
+    redis: redis === undefined ? undefined : { url: redis, ...(v['redis-prefix'] !== undefined ? { keyPrefix: v['redis-prefix'] } : {}), ...(v['redis-tokens'] ? { tokens: true } : {}) },
     host: v.host, port: int('port'), path: v.path, tokensFile: v['tokens-file'],
     heartbeatIntervalMs: dur('heartbeat-interval'), heartbeatTimeoutMs: dur('heartbeat-timeout'),
     authTimeoutMs: dur('auth-timeout'), requestTimeoutMs: dur('request-timeout'),

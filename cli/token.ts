@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { SERVER_DEFAULTS } from '../reference/server/options.js';
 import { FileTokenStore } from '../reference/server/tokens-file.js';
+import { RedisTokenStore } from '../reference/server/redis/token-store.js';
 import type { TokenInfo } from '../reference/server/token-store.js';
 import { didYouMean, parseDuration, parseFlags, parseInteger, runCommand, usageError, UsageError } from './args.js';
 
@@ -38,18 +39,24 @@ Options (default in brackets):
   --overlap DUR         rotate: older tokens expire after DUR instead of at once [0]
   --json                list: one JSON array instead of a table
   --tokens-file FILE    where hashes are stored [${SERVER_DEFAULTS.tokensFile}]
+  --redis URL           the hashes are in this Redis instead (redis:// or rediss://; the servers
+                        run with --redis URL --redis-tokens): revocation reaches every node (NODE-15)
+  --redis-prefix PREFIX prefix of the Redis keys, as the servers' --redis-prefix [mooring:]
   -h, --help            this help
 `;
+
+/** Where the CLI keeps tokens, and how to name that place in messages. */
+type Store = (FileTokenStore | RedisTokenStore) & { where: string };
 
 const SUBCOMMANDS = ['create', 'list', 'revoke', 'rotate'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
 
 /** Which options each subcommand takes (anything else is a usage error). */
 const ALLOWED: Record<Sub, string[]> = {
-  create: ['user', 'ttl', 'count', 'tokens-file'],
-  list: ['user', 'json', 'tokens-file'],
-  revoke: ['id', 'user', 'tokens-file'],
-  rotate: ['user', 'ttl', 'overlap', 'tokens-file'],
+  create: ['user', 'ttl', 'count', 'tokens-file', 'redis', 'redis-prefix'],
+  list: ['user', 'json', 'tokens-file', 'redis', 'redis-prefix'],
+  revoke: ['id', 'user', 'tokens-file', 'redis', 'redis-prefix'],
+  rotate: ['user', 'ttl', 'overlap', 'tokens-file', 'redis', 'redis-prefix'],
 };
 
 const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
@@ -79,8 +86,15 @@ export async function run(argv: string[]): Promise<number> {
   return runCommand(command, async () => {
     const options = Object.fromEntries(ALLOWED[cmd].map((k) => [k, { type: k === 'json' ? 'boolean' : 'string' }])) as Record<string, { type: 'string' | 'boolean' }>;
     const v = parseFlags(rest, options).values as Record<string, string | boolean | undefined>;
+    const url = v.redis as string | undefined;
+    if (url !== undefined && !/^rediss?:\/\/./.test(url)) throw new UsageError('--redis: a redis:// or rediss:// URL');
+    if (url !== undefined && v['tokens-file'] !== undefined) throw new UsageError('--tokens-file and --redis: one of them');
+    if (v['redis-prefix'] !== undefined && url === undefined) throw new UsageError('--redis-prefix needs --redis');
     const file = (v['tokens-file'] as string | undefined) ?? SERVER_DEFAULTS.tokensFile;
-    const store = new FileTokenStore(file);
+    // NODE-15: with --redis the CLI writes where every node reads, and every node hears the change.
+    const store: Store = url !== undefined
+      ? Object.assign(new RedisTokenStore({ url, ...(v['redis-prefix'] !== undefined ? { keyPrefix: v['redis-prefix'] as string } : {}) }), { where: `Redis ${url.replace(/\/\/[^@/]*@/, '//')}` })
+      : Object.assign(new FileTokenStore(file), { where: resolve(file) });
     try {
       switch (cmd) {
         case 'create': return await create(store, v);
@@ -94,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
       // A damaged or unreadable file, a lock held too long: one line naming the file; no stack trace (exit 2: setup).
       const message = (err as Error).message.split('\n')[0]!;
       const code = (err as NodeJS.ErrnoException).code;
-      process.stderr.write(`${command}: cannot update the tokens file ${resolve(file)}: ${code ? `${code} ` : ''}${message}\n`);
+      process.stderr.write(`${command}: cannot update the tokens ${url !== undefined ? `in Redis` : `file ${resolve(file)}`}: ${code ? `${code} ` : ''}${message}\n`);
       return 2;
     } finally {
       await store.close();
@@ -110,39 +124,41 @@ function expiryText(ttlMs: number | null): string {
   return ttlMs === null ? 'never expires' : `expires ${iso(Date.now() + ttlMs)}`;
 }
 
-async function create(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+async function create(store: Store, v: Record<string, unknown>): Promise<number> {
   const user = v.user as string | undefined;
   if (!user) throw new UsageError('--user NAME is required');
   const ttlMs = ttlOf(v);
   const count = v.count === undefined ? undefined : parseInteger(v.count as string, '--count', 1);
   const users = count === undefined ? [user] : Array.from({ length: count }, (_, i) => `${user}-${i + 1}`);
-  const tokens = await store.createMany(users.map((userId) => ({ userId, ttlMs })));
-  process.stderr.write(`mooring token: created ${tokens.length} token(s) for ${users.length === 1 ? users[0] : `${users[0]}..${users.at(-1)}`} (${expiryText(ttlMs)}); hashes stored in ${resolve(store.path)}\n`);
+  const tokens = store instanceof FileTokenStore
+    ? await store.createMany(users.map((userId) => ({ userId, ttlMs })))
+    : await Promise.all(users.map((userId) => store.create(userId, { ttlMs })));
+  process.stderr.write(`mooring token: created ${tokens.length} token(s) for ${users.length === 1 ? users[0] : `${users[0]}..${users.at(-1)}`} (${expiryText(ttlMs)}); hashes stored in ${store.where}\n`);
   process.stdout.write(tokens.join('\n') + '\n');
   return 0;
 }
 
-async function list(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+async function list(store: Store, v: Record<string, unknown>): Promise<number> {
   const rows = await store.list(v.user === undefined ? {} : { userId: v.user as string });
   if (v.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   else if (rows.length) process.stdout.write(table(rows, Date.now()));
-  else process.stderr.write(`mooring token: no tokens${v.user === undefined ? '' : ` of ${String(v.user)}`} in ${resolve(store.path)}\n`);
+  else process.stderr.write(`mooring token: no tokens${v.user === undefined ? '' : ` of ${String(v.user)}`} in ${store.where}\n`);
   return 0;
 }
 
-async function revoke(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+async function revoke(store: Store, v: Record<string, unknown>): Promise<number> {
   if ((v.id === undefined) === (v.user === undefined)) throw new UsageError('needs --id ID or --user NAME (one of them)');
   const ids = await store.revoke(v.id !== undefined ? { id: v.id as string } : { userId: v.user as string });
   if (!ids.length) {
-    process.stderr.write(`mooring token: no token matches ${v.id !== undefined ? `id ${String(v.id)}` : `user ${String(v.user)}`} in ${resolve(store.path)}\n`);
+    process.stderr.write(`mooring token: no token matches ${v.id !== undefined ? `id ${String(v.id)}` : `user ${String(v.user)}`} in ${store.where}\n`);
     return 1;
   }
-  process.stderr.write(`mooring token: revoked ${ids.length} token(s); a server using ${resolve(store.path)} closes their sessions (4401) within a second\n`);
+  process.stderr.write(`mooring token: revoked ${ids.length} token(s); a server using ${store.where} closes their sessions (4401) within a second\n`);
   process.stdout.write(ids.join('\n') + '\n');
   return 0;
 }
 
-async function rotate(store: FileTokenStore, v: Record<string, unknown>): Promise<number> {
+async function rotate(store: Store, v: Record<string, unknown>): Promise<number> {
   const user = v.user as string | undefined;
   if (!user) throw new UsageError('--user NAME is required');
   const ttlMs = ttlOf(v);

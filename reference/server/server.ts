@@ -21,7 +21,8 @@ import { judgeToken, RawJson, ServerCore, type ConnId, type LogLevel, type Serve
 import { FrameGuard } from './frame-guard.js';
 import { jsonDepth, MAX_PAYLOAD_DEPTH, runAction, testActions, type ActionHandler } from './actions.js';
 import { MemoryBroker, type Broker } from './broker.js';
-import { RedisNode } from './redis/node.js';
+import { RedisNode, redisConfig } from './redis/node.js';
+import { RedisTokenStore } from './redis/token-store.js';
 import { createHttpHandler } from './http.js';
 import { makeEntry, stderrSink } from './logger.js';
 import { SERVER_DEFAULTS, sessionParams, type ServerOptions } from './options.js';
@@ -114,7 +115,8 @@ function parseProtocols(header: string | undefined): string[] {
 export function createMooring(options: ServerOptions = {}): Mooring {
   const o = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
   const params = sessionParams(options);
-  const tokens = options.tokenStore ?? openTokenStore(o.tokensFile);
+  // NODE-15: `redis: { tokens: true }` keeps the tokens in Redis, shared by every node.
+  const tokens = options.tokenStore ?? (options.redis !== undefined && redisConfig(options.redis).tokens ? new RedisTokenStore(options.redis) : openTokenStore(o.tokensFile));
   // NODE-1: with `redis`, channels, sessions, the rate limit and presence are shared by every node on that Redis.
   const redis = options.redis !== undefined ? new RedisNode(options.redis, {
     historySize: params.historySize, historyBytes: params.historyBytes!, rateLimit: params.rateLimit, sessionPolicy: params.sessionPolicy ?? 'single',

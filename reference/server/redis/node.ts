@@ -35,6 +35,8 @@ export interface RedisConfig {
   presenceWindowMs?: number;
   /** How long a user's latest session generation is kept for the resync after a reconnect (NODE-7). @default 86_400_000 */
   sessionTtlMs?: number;
+  /** NODE-15: the token store is in Redis too (`RedisTokenStore`), so a revocation reaches every node. Ignored when `tokenStore` is given. @default false */
+  tokens?: boolean;
 }
 
 export interface RedisNodeOptions {
@@ -58,7 +60,7 @@ export function redisConfig(option: RedisOption): Required<RedisConfig> {
     url: c.url ?? 'redis://127.0.0.1:6379', nodeName: (c.nodeName ?? `${hostname()}-${process.pid}`).replace(/[^\w.:-]/g, '_'), keyPrefix: c.keyPrefix ?? 'mooring:', healthIntervalMs: c.healthIntervalMs ?? 1_000,
     outageCloseMs: c.outageCloseMs ?? 5_000, commandTimeoutMs: c.commandTimeoutMs ?? 2_000, connectTimeoutMs: c.connectTimeoutMs ?? 5_000,
     sessionTtlMs: c.sessionTtlMs ?? 86_400_000, channelTtlMs: c.channelTtlMs ?? 86_400_000,
-    presenceWindowMs: c.presenceWindowMs ?? 60_000,
+    presenceWindowMs: c.presenceWindowMs ?? 60_000, tokens: c.tokens ?? false,
   };
 }
 
