@@ -241,9 +241,11 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const options = parseServeArgs(argv);
+    // NODE-15: with --redis-tokens the tokens file is not used at all.
+    const tokensInRedis = typeof options.redis === 'object' && options.redis.tokens === true;
     let tokens: TokensFileState;
     try {
-      tokens = inspectTokensFile(options.tokensFile ?? SERVER_DEFAULTS.tokensFile);
+      tokens = tokensInRedis ? { kind: 'memory' } : inspectTokensFile(options.tokensFile ?? SERVER_DEFAULTS.tokensFile);
     } catch (err) {
       if (!(err instanceof SetupProblem)) throw err;
       process.stderr.write(`mooring serve: ${err.message}\n`);
@@ -284,7 +286,8 @@ export async function run(argv: string[]): Promise<number> {
       `mooring: example page ${http}/#token=<TOKEN>&channel=news`,
       `mooring: debug page   ${http}/debug#token=<TOKEN>&channels=news`,
     ];
-    if (tokens.kind === 'memory') out.push('mooring: tokens in memory only (--tokens-file :memory:): none until created through the API');
+    if (tokensInRedis) out.push(`mooring: tokens in Redis (--redis-tokens): ${(await server.tokenStore.list().catch(() => null))?.length ?? 'unknown number of'} token(s); manage them with mooring token --redis URL`);
+    else if (tokens.kind === 'memory') out.push('mooring: tokens in memory only (--tokens-file :memory:): none until created through the API');
     else if (tokens.kind === 'loaded') out.push(`mooring: tokens file ${tokens.path}: ${tokens.tokens} token(s) for ${tokens.users} user(s)${tokens.expired ? `, ${tokens.expired} expired` : ''}`);
     else out.push(`mooring: tokens file ${tokens.path}: not there yet`);
     if (server.metrics) out.push(`mooring: metrics on ${await server.metrics.ready}`); // OPS-1
