@@ -28,6 +28,7 @@ function steps(name: ScenarioName, repeats: number, o: Pick<RunOptions, 'quick' 
       const sig = o.params.signals?.split(',').length ?? 2;
       // + the Redis runs (one per signal, then the multi-node run) when redis-server is not turned off.
       const redis = o.params.redis === 'off' ? 0 : sig + (o.params.nodes === '0' ? 0 : 1);
+      if (o.params.only === 'multi') return 1;
       return sig * ((o.params.strategies?.split(',').length ?? 5) + 1) + redis;
     }
     case 'fanout': return 4 * (sizes + 1) * repeats;

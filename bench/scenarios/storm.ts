@@ -132,7 +132,11 @@ async function onceMulti(o: RunOptions, nodes: number, redisUrl: string, clients
   const load = startLoad();
   let lastN = -1;
   try {
-    for (let k = 0; k < nodes; k++) servers.push(await serverWithTokens('mooring', 0, redisUrl, 5_000, pairs, o.serverFlags));
+    // Started together (each is its own process); a failed start still stops the others.
+    const started = await Promise.allSettled(Array.from({ length: nodes }, () => serverWithTokens('mooring', 0, redisUrl, 5_000, pairs, o.serverFlags)));
+    for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const pub = servers[0]!;
     const victim = servers[nodes - 1]!;
     const affected = Array.from({ length: clients }, (_, i) => i % nodes).filter((k) => k === nodes - 1).length;
@@ -195,8 +199,11 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   const strategies = (o.params.strategies ?? [...STRATEGIES, 'socketio'].join(',')).split(',') as Array<Strategy | 'socketio'>;
   for (const s of signals) if (s !== 'SIGTERM' && s !== 'SIGKILL') throw new Error(`--set signals: SIGTERM and/or SIGKILL, not ${s}`);
   for (const s of strategies) if (!(STRATEGIES as string[]).includes(s) && s !== 'socketio') throw new Error(`--set strategies: ${STRATEGIES.join(', ')}, socketio; not ${s}`);
+  // `--set only=multi`: the multi-node run alone (the smoke test; the single-node rows are the comparison otherwise).
+  const onlyMulti = o.params.only === 'multi';
+  if (onlyMulti && nodes < 2) throw new Error('--set only=multi needs --set nodes ≥ 2');
   const specs: RunSpec[] = [];
-  for (const signal of signals) for (const strategy of strategies) specs.push({ strategy, signal, broker: 'memory' });
+  if (!onlyMulti) for (const signal of signals) for (const strategy of strategies) specs.push({ strategy, signal, broker: 'memory' });
   const runs: any[] = [];
   for (const s of specs) runs.push(await once(o, s, clients, spreadMs, timeoutMs, baseMs, progress));
 
@@ -208,7 +215,7 @@ export async function run(o: RunOptions, progress?: Progress): Promise<ScenarioR
   else {
     try {
       redis = await startRedis(bin);
-      for (const signal of signals) runs.push(await once(o, { strategy: 'spec', signal, broker: redis.url }, clients, spreadMs, timeoutMs, baseMs, progress));
+      if (!onlyMulti) for (const signal of signals) runs.push(await once(o, { strategy: 'spec', signal, broker: redis.url }, clients, spreadMs, timeoutMs, baseMs, progress));
     } catch (err) {
       redisNote = `history-survives run not made: ${(err as Error).message.split('\n')[0]}`;
     }
