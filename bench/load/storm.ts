@@ -12,7 +12,7 @@ import { nextDelay, type BackoffState, type Strategy } from './backoff-strategie
 
 interface Client {
   i: number;
-  /** Index in `StormRun.targets` this client connects to next (multi-node: i mod nodes, then the next node on every reconnect). */
+  /** Index in `StormRun.targets` this client connects to next (multi-node: i mod nodes, then another node on every reconnect). */
   node: number;
   token: string;
   lastN: number;

@@ -6,7 +6,8 @@
  * and re-subscribed, peak attempts per second, attempts per client, pushes lost (as reported gaps
  * and as silent losses), server CPU and peak RSS while they come back; a plot of attempts over time.
  * With a redis-server on the machine the spec strategy also runs with the Redis broker, whose
- * history survives the restart (0 lost expected).
+ * history survives the restart (0 lost expected), and a multi-node run follows: 3 nodes on that Redis,
+ * one killed with SIGKILL, its clients resuming on the others (onceMulti).
  */
 import { randomBytes } from 'node:crypto';
 import { LOAD_BOUND_SHARE, sampleProc } from '../lib/sample.js';
