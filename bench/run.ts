@@ -24,7 +24,13 @@ function steps(name: ScenarioName, repeats: number, o: Pick<RunOptions, 'quick' 
   const sizes = o.params.sizes ? o.params.sizes.split(',').length : o.tiny ? 1 : o.quick ? 2 : 3;
   const rates = o.params.rates ? o.params.rates.split(',').length : o.tiny || o.quick ? 1 : 2;
   switch (name) {
-    case 'storm': return (o.params.signals?.split(',').length ?? 2) * ((o.params.strategies?.split(',').length ?? 5) + 1);
+    case 'storm': {
+      const sig = o.params.signals?.split(',').length ?? 2;
+      // + the Redis runs (one per signal, then the multi-node run) when redis-server is not turned off.
+      const redis = o.params.redis === 'off' ? 0 : sig + (o.params.nodes === '0' ? 0 : 1);
+      if (o.params.only === 'multi') return 1;
+      return sig * ((o.params.strategies?.split(',').length ?? 5) + 1) + redis;
+    }
     case 'fanout': return 4 * (sizes + 1) * repeats;
     case 'reqres': return 3 * (repeats + rates);
     case 'idle': return 3 * repeats;

@@ -26,7 +26,8 @@ Options:
   --set KEY=VALUE       scenario parameter (repeatable), e.g. --set clients=5000 (storm),
                         --set sizes=1000,10000 (fanout), --set rates=5000,20000 (reqres),
                         --set connections=10000 (idle), --set cycles=20000 (churn),
-                        --set redis=off (storm: skip the Redis run)
+                        --set redis=off (storm: skip the Redis runs), --set nodes=N (storm:
+                        multi-node run on Redis [3]; 0 skips it), --set only=multi
   --results DIR         where JSON/SVG go [bench/results]
   --cpu-prof            run servers under test with --cpu-prof (profiles in the results dir)
   --quiet               no progress bar

@@ -12,6 +12,8 @@ import { nextDelay, type BackoffState, type Strategy } from './backoff-strategie
 
 interface Client {
   i: number;
+  /** Index in `StormRun.targets` this client connects to next (multi-node: i mod nodes, then another node on every reconnect). */
+  node: number;
   token: string;
   lastN: number;
   pos?: { epoch: string; offset: number };
@@ -31,7 +33,8 @@ interface Client {
 }
 
 interface StormRun {
-  target: Target;
+  /** One target per node; a single-node run has one. */
+  targets: Target[];
   channel: string;
   strategy: Strategy | 'socketio';
   spread: boolean;
@@ -79,7 +82,7 @@ function connectJson(r: StormRun, c: Client): void {
     r.attemptTimes.push(nowMs() - r.t0);
   }
   // A handshake that hangs (a SYN dropped by a full accept queue) fails after 10 s and counts as a failed attempt.
-  const ws = new WebSocket(r.target.url, 'mooring.v1', { perMessageDeflate: false, localAddress: sourceAddress(c.i, r.spread), handshakeTimeout: 10_000 });
+  const ws = new WebSocket(r.targets[c.node]!.url, 'mooring.v1', { perMessageDeflate: false, localAddress: sourceAddress(c.i, r.spread), handshakeTimeout: 10_000 });
   r.sockets[c.i] = ws;
   ws.on('error', () => {});
   ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token: c.token })));
@@ -108,6 +111,11 @@ function connectJson(r: StormRun, c: Client): void {
   ws.on('close', (code, reason) => {
     c.subscribed = false;
     if (r.stopped) return;
+    // Multi-node: the next attempt goes to another node (what a load balancer does), so the clients of a
+    // killed node spread over the survivors; one node: always the same URL.
+    // Hops of 1..n-1 nodes by client index, so the killed node's clients do not all land on one survivor.
+    const n = r.targets.length;
+    if (n > 1) c.node = (c.node + 1 + (Math.floor(c.i / n) % (n - 1))) % n;
     const delay = nextDelay(r.strategy as Strategy, code, reason.toString(), c.bo, Math.random, r.baseMs);
     if (delay !== null) setTimeout(() => connectJson(r, c), delay);
   });
@@ -116,7 +124,7 @@ function connectJson(r: StormRun, c: Client): void {
 let io: typeof import('socket.io-client') | undefined;
 
 function connectSio(r: StormRun, c: Client): void {
-  const socket = io!.io(r.target.url, { transports: ['websocket'], forceNew: true, reconnectionDelay: r.baseMs, reconnectionDelayMax: 5 * r.baseMs, localAddress: sourceAddress(c.i, r.spread), perMessageDeflate: false } as any);
+  const socket = io!.io(r.targets[0]!.url, { transports: ['websocket'], forceNew: true, reconnectionDelay: r.baseMs, reconnectionDelayMax: 5 * r.baseMs, localAddress: sourceAddress(c.i, r.spread), perMessageDeflate: false } as any);
   r.sockets[c.i] = { close: () => socket.disconnect() };
   socket.io.on('reconnect_attempt', () => {
     if (r.t0 === null) return;
@@ -140,11 +148,11 @@ function connectSio(r: StormRun, c: Client): void {
 export function stormHandlers() {
   return {
     /** Connects every client and subscribes it; resolves when all are subscribed. */
-    stormStart: async (a: { target: Target; tokens: string[]; channel: string; strategy: Strategy | 'socketio'; spread: boolean; baseMs: number }) => {
+    stormStart: async (a: { target: Target; targets?: Target[]; tokens: string[]; channel: string; strategy: Strategy | 'socketio'; spread: boolean; baseMs: number }) => {
       if (a.strategy === 'socketio') io ??= await import('socket.io-client');
       const r: StormRun = {
-        target: a.target, channel: a.channel, strategy: a.strategy, spread: a.spread, t0: null, attemptTimes: [], ready: 0, sockets: [], stopped: false, baseMs: a.baseMs,
-        clients: a.tokens.map((token, i) => ({ i, token, lastN: -1, gapReported: false, subscribed: false, backAt: null, attempts: 0, lostReported: 0, lostSilent: 0, lostNotBack: 0, dup: 0, replayed: 0, unavailable: 0, bo: { attempt: 0, prevMs: 0 } })),
+        targets: a.targets ?? [a.target], channel: a.channel, strategy: a.strategy, spread: a.spread, t0: null, attemptTimes: [], ready: 0, sockets: [], stopped: false, baseMs: a.baseMs,
+        clients: a.tokens.map((token, i) => ({ i, node: i % (a.targets?.length ?? 1), token, lastN: -1, gapReported: false, subscribed: false, backAt: null, attempts: 0, lostReported: 0, lostSilent: 0, lostNotBack: 0, dup: 0, replayed: 0, unavailable: 0, bo: { attempt: 0, prevMs: 0 } })),
       };
       run = r;
       const t = performance.now();

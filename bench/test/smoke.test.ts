@@ -78,4 +78,23 @@ describe('mooring bench all --tiny', () => {
     expect(printed).toMatch(/Targets \(issue 11\)/);
     expect(readFileSync(join(dir, 'all.md'), 'utf8')).toMatch(/^Command: `smoke`/);
   }, 120_000); // ~30 s alone; headroom for a loaded CI machine running other files in parallel
+
+  it('storm multi-node: 3 nodes on a real redis-server, one SIGKILLed, its clients back on the others with 0 lost', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mooring-bench-storm-multi-'));
+    try {
+      // The multi-node run alone (only=multi), 12 clients: a few seconds.
+      await runBench(['storm'], { quick: true, tiny: true, repeats: 1, quiet: true, resultsDir: d, command: 'smoke', params: { only: 'multi', clients: '12' }, out: () => undefined });
+      const storm = JSON.parse(readFileSync(join(d, 'storm.json'), 'utf8'));
+      const multi = storm.runs.find((r: { nodes?: number }) => r.nodes === 3);
+      expect(multi, 'a multi-node row (redis-server is installed by scripts/setup.sh)').toBeDefined();
+      expect(multi.clients).toBe(4); // clients 2, 5, 8, 11 were on the killed node
+      expect(multi.back).toBe(multi.clients);
+      expect(multi.lostReported + multi.lostSilent + multi.lostNotBack).toBe(0);
+      expect(multi.resumeUnavailable).toBe(0);
+      expect(multi.published).toBeGreaterThan(0);
+      expect(storm.runs).toHaveLength(1);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
