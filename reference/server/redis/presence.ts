@@ -11,32 +11,10 @@
  *   and publish it on the control channel; every node emits it to its listeners. A window's end is
  *   noticed by each node that heard the heartbeat (one deadline per user), checked against Redis.
  *
- * The types are the presence module's (`reference/server/presence.ts`, from the tokens work); until
- * that module is on this branch they are declared here with the same shape.
  */
 import type { Redis } from 'ioredis';
+import type { Presence, PresenceChange, PresenceInfo } from '../presence.js';
 
-export interface PresenceInfo {
-  userId: string;
-  connected: boolean;
-  lastSeen: number | null;
-  sessions: number;
-}
-
-export interface PresenceChange extends PresenceInfo {
-  cause: 'heartbeat' | 'window_expired' | 'session_opened' | 'session_closed';
-  at: number;
-}
-
-export interface Presence {
-  readonly windowMs: number;
-  heartbeat(userId: string, now: number): void;
-  sessionOpened(userId: string, now: number): void;
-  sessionClosed(userId: string, now: number): void;
-  get(userId: string): Promise<PresenceInfo>;
-  on(listener: (change: PresenceChange) => void): () => void;
-  close(): void;
-}
 
 /** KEYS: seen. ARGV: now, windowMs. Returns 1 when the user was not connected before this heartbeat. */
 const HEARTBEAT_LUA = `

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisNode } from '../../redis/node.js';
-import type { PresenceChange } from '../../redis/presence.js';
+import type { PresenceChange } from '../../presence.js';
 import { RedisProcess } from './redis-process.js';
 
 let redis: RedisProcess;
